@@ -1,0 +1,107 @@
+"""Atomic, durable file writes.
+
+A writer creates a temp file in the destination folder, fsyncs it, renames it over the final
+name and fsyncs the folder. Temp names start with ``.tmp-`` and end in ``.partial`` so that no
+glob used by a view or by Snakemake (``*.parquet``, ``*.json``) can ever match a half file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+TEMP_PREFIX = ".tmp-"
+TEMP_SUFFIX = ".partial"
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename survives a power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temp path next to ``dest``; on success it is renamed onto ``dest``.
+
+    The caller writes the temp file by any means (pyarrow, zipfile ...). On an exception the temp
+    file is removed and ``dest`` is untouched. With ``overwrite=False`` an existing ``dest`` raises
+    ``FileExistsError`` (used for the immutable raw layer).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + dest.name + ".", suffix=TEMP_SUFFIX, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            # link() fails if dest exists: no window where an existing file could be replaced.
+            os.link(tmp, dest)
+            tmp.unlink()
+        fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(dest: Path | str, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``dest`` atomically and durably."""
+    with atomic_path(dest, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
+def atomic_write_text(dest: Path | str, text: str, *, overwrite: bool = True) -> Path:
+    return atomic_write_bytes(dest, text.encode("utf-8"), overwrite=overwrite)
+
+
+def dumps_json(obj: Any) -> str:
+    """Canonical JSON (sorted keys, 2-space indent, trailing newline): same object, same bytes."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def atomic_write_json(dest: Path | str, obj: Any, *, overwrite: bool = True) -> Path:
+    return atomic_write_text(dest, dumps_json(obj), overwrite=overwrite)
+
+
+def copy_stream_atomic(src: BinaryIO, dest: Path | str, *, chunk_size: int = 1 << 20) -> int:
+    """Copy a binary stream into ``dest`` atomically; return the number of bytes written."""
+    total = 0
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        while chunk := src.read(chunk_size):
+            out.write(chunk)
+            total += len(chunk)
+    return total
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) or name.endswith(TEMP_SUFFIX)
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete temp files a crashed writer left behind in ``folder`` (not recursive)."""
+    removed = 0
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.is_file() and is_temp_name(entry.name):
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -1,0 +1,83 @@
+"""Where everything lives under the data directory (``--data-dir`` / ``CXQ_DATA_DIR`` / ``./data``).
+
+    raw/{source}/{symbol}/{kind}/{stamp}-{sha12}.{ext}   immutable provider responses (+ .manifest.json)
+    processed/symbol=X/source=Y/year=Z/data.parquet      per-partition lake (Snakemake targets)
+    processed/intraday/interval=I/symbol=X/source=Y/date=D/data.parquet
+    serving/daily/source=Y/year=Z/part-{hash}.parquet    immutable compacted files the views read
+    serving/daily/manifest.json                          the current serving file set (swapped atomically)
+    state/                                               rate-limit counters, option markers, locks
+    cxq.duckdb                                           views only
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "CXQ_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+
+
+def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
+    """Explicit value, else ``$CXQ_DATA_DIR``, else ``./data`` (absolute, not created)."""
+    chosen = value if value not in (None, "") else os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """All paths derived from one data directory."""
+
+    root: Path
+
+    @classmethod
+    def from_option(cls, value: str | os.PathLike[str] | None = None) -> "DataLayout":
+        return cls(resolve_data_dir(value))
+
+    # --- raw ---
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    def raw_dir(self, source: str, symbol: str, kind: str = "daily") -> Path:
+        return self.raw / source / symbol / kind
+
+    # --- processed lake ---
+    @property
+    def processed(self) -> Path:
+        return self.root / "processed"
+
+    def partition_file(self, symbol: str, source: str, year: int) -> Path:
+        return self.processed / f"symbol={symbol}" / f"source={source}" / f"year={year}" / "data.parquet"
+
+    def symbol_source_dir(self, symbol: str, source: str) -> Path:
+        return self.processed / f"symbol={symbol}" / f"source={source}"
+
+    def intraday_dir(self, interval: str) -> Path:
+        return self.processed / "intraday" / f"interval={interval}"
+
+    @property
+    def actions_dir(self) -> Path:
+        return self.processed / "actions"
+
+    # --- serving ---
+    @property
+    def serving(self) -> Path:
+        return self.root / "serving"
+
+    def serving_dataset(self, name: str) -> Path:
+        return self.serving / name
+
+    # --- state and db ---
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "cxq.duckdb"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"

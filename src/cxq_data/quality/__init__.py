@@ -1,0 +1,1 @@
+"""Data quality: calendar-aware validation, cross-source comparison, corporate actions, adjustments."""

@@ -1,0 +1,170 @@
+"""The immutable raw layer: every provider response exactly as received, plus a manifest.
+
+    raw/{source}/{symbol}/{kind}/{YYYYmmddTHHMMSSffffffZ}-{sha12}.{ext}
+    raw/{source}/{symbol}/{kind}/{YYYYmmddTHHMMSSffffffZ}-{sha12}.{ext}.manifest.json
+
+A file is written once (atomic, never overwritten); a new fetch is a new file. The manifest holds the
+request with secrets redacted, ``fetched_at`` (UTC), the HTTP status, the body's sha256 and the library
+versions that fetched it. Normalizers read raw files back through :func:`list_raw` / :func:`read_raw`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from cxq_data.atomic import atomic_write_bytes, atomic_write_json, is_temp_name
+from cxq_data.errors import RawLayerError
+from cxq_data.paths import DataLayout
+from cxq_data.settings import redact_params, redact_text
+
+MANIFEST_SUFFIX = ".manifest.json"
+_VERSION_PACKAGES = ("cxq_data", "yfinance", "requests", "pandas", "pyarrow", "curl_cffi")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in _VERSION_PACKAGES:
+        try:
+            versions[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def format_ts(ts: dt.datetime) -> str:
+    """ISO 8601 UTC with microseconds and ``Z``."""
+    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One raw response on disk and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def fetched_at(self) -> dt.datetime:
+        return parse_ts(self.manifest["fetched_at"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest["sha256"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", "daily"))
+
+    def read_bytes(self, verify: bool = True) -> bytes:
+        data = self.path.read_bytes()
+        if verify and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise RawLayerError(f"{self.path}: sha256 does not match its manifest (file changed on disk)")
+        return data
+
+
+@dataclass
+class RawResponse:
+    """What an ingestor hands to :func:`write_raw`."""
+
+    source: str
+    symbol: str
+    body: bytes
+    ext: str  # json | csv | txt | zip
+    kind: str = "daily"
+    url: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    http_status: int | None = 200
+    content_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    fetched_at: dt.datetime = field(default_factory=utc_now)
+
+
+def write_raw(layout: DataLayout, resp: RawResponse, secrets: list[str] | None = None) -> RawRecord:
+    """Store a response and its manifest immutably; return the record.
+
+    The body is stored byte for byte. Secrets are scrubbed from the URL and parameters of the
+    manifest only; a body that echoes a secret would be a provider bug, and is still refused here
+    so that no key can end up on disk.
+    """
+    for secret in secrets or []:
+        if secret and secret.encode() in resp.body:
+            raise RawLayerError(f"{resp.source}/{resp.symbol}: response body contains a secret; not stored")
+    digest = hashlib.sha256(resp.body).hexdigest()
+    stamp = resp.fetched_at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = layout.raw_dir(resp.source, resp.symbol, resp.kind)
+    path = folder / f"{stamp}-{digest[:12]}.{resp.ext}"
+    manifest = {
+        "source": resp.source,
+        "symbol": resp.symbol,
+        "kind": resp.kind,
+        "file": path.name,
+        "bytes": len(resp.body),
+        "sha256": digest,
+        "fetched_at": format_ts(resp.fetched_at),
+        "http_status": resp.http_status,
+        "content_type": resp.content_type,
+        "request": {
+            "url": redact_text(resp.url, secrets) if resp.url else None,
+            "params": redact_params(dict(resp.params)),
+        },
+        "library_versions": library_versions(),
+        **resp.extra,
+    }
+    text = json.dumps(manifest, default=str)
+    for secret in secrets or []:
+        if secret and secret in text:
+            raise RawLayerError(f"{resp.source}/{resp.symbol}: manifest would contain a secret; not stored")
+    try:
+        atomic_write_bytes(path, resp.body, overwrite=False)
+    except FileExistsError:  # same instant, same bytes: already stored
+        pass
+    atomic_write_json(path.with_name(path.name + MANIFEST_SUFFIX), manifest, overwrite=True)
+    return RawRecord(path, manifest)
+
+
+def list_raw(layout: DataLayout, source: str, symbol: str, kind: str = "daily") -> list[RawRecord]:
+    """Raw records of one symbol/source/kind, oldest fetch first (ties broken by file name)."""
+    folder = layout.raw_dir(source, symbol, kind)
+    if not folder.is_dir():
+        return []
+    records = []
+    for manifest_path in sorted(folder.glob("*" + MANIFEST_SUFFIX)):
+        if is_temp_name(manifest_path.name):
+            continue
+        data_path = manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)])
+        if not data_path.exists():
+            raise RawLayerError(f"{manifest_path}: manifest without its data file {data_path.name}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RawLayerError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+        records.append(RawRecord(data_path, manifest))
+    records.sort(key=lambda r: (r.manifest["fetched_at"], r.path.name))
+    return records
+
+
+def raw_data_files(layout: DataLayout, source: str, symbol: str, kind: str = "daily") -> list[Path]:
+    """Data files (not manifests) of one symbol/source, for Snakemake input functions."""
+    return [r.path for r in list_raw(layout, source, symbol, kind)]
+
+
+def list_raw_symbols(layout: DataLayout, source: str) -> list[str]:
+    folder = layout.raw / source
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_"))

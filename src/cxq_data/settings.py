@@ -1,0 +1,77 @@
+"""Settings from the environment and ``.env`` (secrets never leave this module in clear text)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_SECRET_KEYS = ("apikey", "api_key", "token", "secret", "password", "crumb", "aws_secret_access_key")
+REDACTED = "***"
+
+
+def load_dotenv_once(path: str | os.PathLike[str] | None = None) -> None:
+    """Load ``.env`` from the working directory (values already in the environment win)."""
+    if getattr(load_dotenv_once, "_done", False) and path is None:
+        return
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # pragma: no cover - dependency of the package
+        return
+    load_dotenv(dotenv_path=path or Path.cwd() / ".env", override=False)
+    load_dotenv_once._done = True  # type: ignore[attr-defined]
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Base URLs and keys for the providers. Base URLs can point at the local simulator."""
+
+    av_api_key: str | None = None
+    av_premium: bool = False
+    stooq_api_key: str | None = None
+    yahoo_base_url: str | None = None  # None = the real Yahoo hosts
+    av_base_url: str = "https://www.alphavantage.co"
+    stooq_base_url: str = "https://stooq.com"
+    timeout_s: float = 20.0
+    max_retries: int = 4
+    backoff_base_s: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> "ProviderSettings":
+        load_dotenv_once()
+        return cls(
+            av_api_key=os.environ.get("AV_API_KEY") or None,
+            av_premium=env_flag("AV_PREMIUM"),
+            stooq_api_key=os.environ.get("STOOQ_API_KEY") or None,
+            yahoo_base_url=os.environ.get("CXQ_YAHOO_BASE_URL") or None,
+            av_base_url=os.environ.get("CXQ_AV_BASE_URL") or cls.av_base_url,
+            stooq_base_url=os.environ.get("CXQ_STOOQ_BASE_URL") or cls.stooq_base_url,
+            timeout_s=float(os.environ.get("CXQ_HTTP_TIMEOUT", cls.timeout_s)),
+            max_retries=int(os.environ.get("CXQ_HTTP_RETRIES", cls.max_retries)),
+            backoff_base_s=float(os.environ.get("CXQ_BACKOFF_BASE", cls.backoff_base_s)),
+        )
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.av_api_key, self.stooq_api_key) if s]
+
+
+def redact_params(params: dict[str, object]) -> dict[str, object]:
+    """Copy of request parameters with secret values replaced by ``***``."""
+    return {k: (REDACTED if k.lower() in _SECRET_KEYS else v) for k, v in params.items()}
+
+
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """Remove secrets from a URL, message or log line (query params and known secret values)."""
+    out = re.sub(r"(?i)((?:api_?key|token|crumb|secret)=)[^&\s\"']+", r"\1" + REDACTED, text)
+    for secret in secrets or []:
+        if secret:
+            out = out.replace(secret, REDACTED)
+    return out
