@@ -1,0 +1,40 @@
+# OPRA cbbo-1m: one verified day member extracted from the batch ZIP -> Parquet -> S3 -> marker.
+# The marker (data/state/options/cbbo-1m/SPY/DATE.json) is the single source of truth shared with
+# scripts/upload_options_to_s3.py; the extracted .dbn.zst is temporary.
+
+
+def options_zip(wildcards):
+    from cxq_data.options.pipeline import zip_for_date
+
+    return str(zip_for_date(WF.layout, WF.options, wildcards.date))
+
+
+rule extract_day:
+    input:
+        options_zip,
+    output:
+        temp(f"{DATA}/work/options/{{date}}.dbn.zst"),
+    log:
+        f"{DATA}/logs/options/extract-{{date}}.log",
+    resources:
+        mem_mb=500,
+        runtime=20,
+    script:
+        "../scripts/extract_day.py"
+
+
+rule upload_day:
+    input:
+        f"{DATA}/work/options/{{date}}.dbn.zst",
+    output:
+        f"{DATA}/state/options/cbbo-1m/{{underlying}}/{{date}}.json",
+    log:
+        f"{DATA}/logs/options/upload-{{underlying}}-{{date}}.log",
+    params:
+        data_dir=DATA,
+    resources:
+        mem_mb=600,
+        runtime=30,
+    retries: 2
+    script:
+        "../scripts/upload_day.py"
