@@ -1,0 +1,3 @@
+from cxq_data.cli import main
+
+main()
