@@ -42,3 +42,6 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+pytest_plugins = ["s3servers"]  # S3 test servers and the fault proxy (options tests)

@@ -11,6 +11,7 @@ versions that fetched it. Normalizers read raw files back through :func:`list_ra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import platform
@@ -29,6 +30,11 @@ _VERSION_PACKAGES = ("cxq_data", "yfinance", "requests", "pandas", "pyarrow", "c
 
 
 def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, str]:  # cached: metadata lookups cost ~1 ms each, per raw file
     versions = {"python": platform.python_version()}
     for pkg in _VERSION_PACKAGES:
         try:
@@ -104,7 +110,24 @@ def write_raw(layout: DataLayout, resp: RawResponse, secrets: list[str] | None =
     for secret in secrets or []:
         if secret and secret.encode() in resp.body:
             raise RawLayerError(f"{resp.source}/{resp.symbol}: response body contains a secret; not stored")
-    digest = hashlib.sha256(resp.body).hexdigest()
+    path, manifest = raw_entry(layout, resp, secrets)
+    text = json.dumps(manifest, default=str)
+    for secret in secrets or []:
+        if secret and secret in text:
+            raise RawLayerError(f"{resp.source}/{resp.symbol}: manifest would contain a secret; not stored")
+    try:
+        atomic_write_bytes(path, resp.body, overwrite=False)
+    except FileExistsError:  # same instant, same bytes: already stored
+        pass
+    atomic_write_json(path.with_name(path.name + MANIFEST_SUFFIX), manifest, overwrite=True)
+    return RawRecord(path, manifest)
+
+
+def raw_entry(
+    layout: DataLayout, resp: RawResponse, secrets: list[str] | None = None, digest: str | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Where ``resp`` is stored and its manifest (no I/O); shared by :func:`write_raw` and batch writers."""
+    digest = digest or hashlib.sha256(resp.body).hexdigest()
     stamp = resp.fetched_at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     folder = layout.raw_dir(resp.source, resp.symbol, resp.kind)
     path = folder / f"{stamp}-{digest[:12]}.{resp.ext}"
@@ -125,16 +148,7 @@ def write_raw(layout: DataLayout, resp: RawResponse, secrets: list[str] | None =
         "library_versions": library_versions(),
         **resp.extra,
     }
-    text = json.dumps(manifest, default=str)
-    for secret in secrets or []:
-        if secret and secret in text:
-            raise RawLayerError(f"{resp.source}/{resp.symbol}: manifest would contain a secret; not stored")
-    try:
-        atomic_write_bytes(path, resp.body, overwrite=False)
-    except FileExistsError:  # same instant, same bytes: already stored
-        pass
-    atomic_write_json(path.with_name(path.name + MANIFEST_SUFFIX), manifest, overwrite=True)
-    return RawRecord(path, manifest)
+    return path, manifest
 
 
 def list_raw(layout: DataLayout, source: str, symbol: str, kind: str = "daily") -> list[RawRecord]:

@@ -17,6 +17,15 @@ and, irregularly, dividend-adjusted); its ``close`` is stored as Stooq publishes
 
 from __future__ import annotations
 
-from cxq_data.normalize.base import Normalized, RawFormat, merge_latest, normalize_record
+from cxq_data.normalize.base import (
+    Normalized,
+    ParseRequest,
+    RawFormat,
+    merge_latest,
+    normalize_record,
+    parse_body,
+    record_format,
+)
 
-__all__ = ["Normalized", "RawFormat", "merge_latest", "normalize_record"]
+__all__ = ["Normalized", "ParseRequest", "RawFormat", "merge_latest", "normalize_record", "parse_body",
+           "record_format"]

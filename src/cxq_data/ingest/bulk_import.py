@@ -1,0 +1,177 @@
+"""Import a Stooq bulk ASCII ZIP (``d_us_txt.zip``: ~10,000 ``<ticker>.us.txt`` members) quickly.
+
+* The ZIP itself is kept immutably under ``raw/<source>/_bulk/{stamp}-{sha12}.zip`` with a manifest
+  (the same ZIP imported again is not stored twice).
+* Each member becomes a per-symbol raw file (format ``stooq_bulk_txt``, manifest ``origin`` = the ZIP
+  name, ``member`` = the member path, ``bulk_file`` = the stored ZIP), so processing sees it like a
+  fetch. A member whose bytes equal the newest raw file of that symbol is not stored again: the same
+  ZIP imported twice adds no raw files.
+* Speed: members are planned from their names (symbol, duplicates) without decompressing, then
+  split into chunks that worker processes handle end to end (inflate, hash, parse-check, write);
+  each chunk is made durable with one fsync barrier (:class:`RawBatchWriter`).
+
+The symbol comes from the ticker (``AAPL.US`` -> ``AAPL``, ``BRK-B.US`` -> ``BRK.B``); the member
+name is used to plan and must agree with the ``<TICKER>`` column. Members with an invalid ticker, no
+rows, non-daily data or unreadable content are skipped and reported; none ever becomes a path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from cxq_data.atomic import atomic_write_json, copy_stream_atomic
+from cxq_data.errors import CxqError, InvalidSymbolError
+from cxq_data.ingest.raw_batch import RawBatchWriter, latest_sha256
+from cxq_data.normalize.base import ParseRequest, RawFormat, parse_body
+from cxq_data.normalize.stooq import bulk_ticker
+from cxq_data.paths import DataLayout
+from cxq_data.raw import MANIFEST_SUFFIX, RawResponse, format_ts, library_versions
+from cxq_data.symbols import from_stooq_ticker
+
+CHUNK_MEMBERS = 64
+BULK_DIR = "_bulk"
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """What happened to one ZIP member: imported, unchanged or skipped (with the reason)."""
+
+    member: str
+    symbol: str | None
+    status: str  # imported | unchanged | skipped
+    rows: int = 0
+    reason: str = ""
+    is_error: bool = False  # skipped because the content is broken (not merely not applicable)
+
+
+@dataclass(frozen=True)
+class BulkJob:
+    """Everything a worker needs (picklable)."""
+
+    root: str
+    zip_path: str
+    zip_name: str
+    bulk_file: str
+    source: str
+    fetched_at: dt.datetime
+    durable: bool = True
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_bulk_zip(layout: DataLayout, source: str, path: Path, fetched_at: dt.datetime) -> Path:
+    """Keep the ZIP under raw/<source>/_bulk/ (once per content); return the stored path."""
+    sha = file_sha256(path)
+    folder = layout.raw / source / BULK_DIR
+    if folder.is_dir():
+        for existing in sorted(folder.glob(f"*-{sha[:12]}.zip")):
+            if file_sha256(existing) == sha:
+                return existing
+    dest = folder / f"{fetched_at.strftime('%Y%m%dT%H%M%S%fZ')}-{sha[:12]}.zip"
+    with open(path, "rb") as src:
+        size = copy_stream_atomic(src, dest)
+    manifest = {"source": source, "kind": "bulk", "file": dest.name, "bytes": size, "sha256": sha,
+                "fetched_at": format_ts(fetched_at), "format": "stooq_bulk_zip", "origin": path.name,
+                "library_versions": library_versions()}
+    atomic_write_json(dest.with_name(dest.name + MANIFEST_SUFFIX), manifest)
+    return dest
+
+
+def plan_members(names: list[str], only_symbol: str | None) -> tuple[list[tuple[str, str]], list[MemberResult]]:
+    """(member, symbol) pairs to import, sorted by member, and members skipped from their name alone."""
+    planned: list[tuple[str, str]] = []
+    skipped: list[MemberResult] = []
+    seen: dict[str, str] = {}
+    for member in sorted(names):
+        if member.endswith("/"):
+            continue
+        if not member.lower().endswith(".txt"):
+            skipped.append(MemberResult(member, None, "skipped", reason="not a .txt member"))
+            continue
+        try:
+            symbol = from_stooq_ticker(PurePosixPath(member).name[:-4])
+        except InvalidSymbolError as exc:
+            skipped.append(MemberResult(member, None, "skipped", reason=f"invalid ticker: {exc}"))
+            continue
+        if only_symbol is not None and symbol != only_symbol:
+            continue
+        if symbol in seen:
+            skipped.append(MemberResult(member, symbol, "skipped", reason=f"duplicate symbol, kept {seen[symbol]}"))
+            continue
+        seen[symbol] = member
+        planned.append((member, symbol))
+    return planned, skipped
+
+
+def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int,
+             on_done: Callable[[int], None] = lambda n: None) -> list[MemberResult]:
+    """Import planned members, in worker processes when ``workers > 1``; results in member order."""
+    chunks = [planned[i:i + CHUNK_MEMBERS] for i in range(0, len(planned), CHUNK_MEMBERS)]
+    results: list[MemberResult] = []
+    for chunk_results in _map_chunks(job, chunks, workers):
+        results.extend(chunk_results)
+        on_done(len(chunk_results))
+    return sorted(results, key=lambda r: r.member)
+
+
+def _map_chunks(job: BulkJob, chunks: list[list[tuple[str, str]]], workers: int) -> Iterator[list[MemberResult]]:
+    if workers <= 1 or len(chunks) <= 1:
+        yield from (import_chunk(job, chunk) for chunk in chunks)
+        return
+    # spawn: no fork of a parent that may hold threads (tqdm's monitor) or open ZIP handles.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(min(workers, len(chunks))) as pool:
+        yield from pool.imap_unordered(_import_chunk_star, [(job, chunk) for chunk in chunks])
+
+
+def _import_chunk_star(args: tuple[BulkJob, list[tuple[str, str]]]) -> list[MemberResult]:
+    return import_chunk(*args)
+
+
+def import_chunk(job: BulkJob, chunk: list[tuple[str, str]]) -> list[MemberResult]:
+    """Worker: import a run of members from the ZIP and make them durable together."""
+    layout = DataLayout(Path(job.root))
+    results = []
+    with zipfile.ZipFile(job.zip_path) as archive, RawBatchWriter(layout, durable=job.durable) as writer:
+        for member, symbol in chunk:
+            results.append(_import_member(job, archive.read(member), member, symbol, layout, writer))
+    return results
+
+
+def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: DataLayout,
+                   writer: RawBatchWriter) -> MemberResult:
+    ticker = bulk_ticker(data)
+    if ticker is None:
+        return MemberResult(member, symbol, "skipped", reason="no rows")
+    try:
+        if from_stooq_ticker(ticker) != symbol:
+            return MemberResult(member, symbol, "skipped", reason=f"<TICKER> {ticker!r} does not match the member name",
+                                is_error=True)
+        rows = parse_body(RawFormat.STOOQ_BULK_TXT, ParseRequest(data, f"{job.zip_name}:{member}", job.fetched_at)).bars
+    except CxqError as exc:
+        return MemberResult(member, symbol, "skipped", reason=str(exc), is_error=True)
+    digest = hashlib.sha256(data).hexdigest()
+    if latest_sha256(layout, job.source, symbol) == digest:
+        return MemberResult(member, symbol, "unchanged", rows.num_rows)
+    extra = {"format": RawFormat.STOOQ_BULK_TXT.value, "origin": job.zip_name, "member": member,
+             "bulk_file": job.bulk_file}
+    writer.add(RawResponse(job.source, symbol, data, "txt", http_status=None, content_type="text/plain",
+                           extra=extra, fetched_at=job.fetched_at), digest)
+    return MemberResult(member, symbol, "imported", rows.num_rows)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))

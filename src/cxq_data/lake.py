@@ -1,0 +1,373 @@
+"""The processed lake: raw records of one (symbol, source) -> Hive-partitioned Parquet + an index.
+
+    processed/symbol=X/source=Y/year=Z/data.parquet                 daily bars (schema.PARTITION_SCHEMA)
+    processed/actions/symbol=X/source=Y/data.parquet                corporate actions (ACTIONS_SCHEMA)
+    processed/intraday/interval=I/symbol=X/source=Y/date=D/data.parquet   intraday bars (INTRADAY_SCHEMA)
+    processed/symbol=X/source=Y/_index.json                         what was written, from which raw files
+
+Writes are deterministic (same raw input -> identical bytes) and a file whose new bytes equal the
+old ones is left alone, so its mtime does not move. The index is written last: it is the Snakemake
+target of the per-(symbol, source) job and the serving layer's change detector (it never reads the
+partitions to learn what changed). Nothing here is read by queries: see ``cxq_data.serving``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cxq_data import normalize as _normalize
+from cxq_data.errors import CxqError, DataFormatError, RawLayerError
+from cxq_data.lake_io import (
+    parquet_bytes,
+    remove_file_and_empty_parents,
+    sha256_hex,
+    write_if_changed,
+    write_json_if_changed,
+)
+from cxq_data.paths import DataLayout
+from cxq_data.raw import RawRecord, list_raw, list_raw_symbols
+from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
+from cxq_data.sources import source_name
+from cxq_data.symbols import validate_symbol
+
+INDEX_NAME = "_index.json"
+INDEX_FORMAT = 1
+DAILY_KIND = "daily"
+INTRADAY_PREFIX = "intraday-"
+
+
+class Status(str, Enum):
+    WRITTEN = "written"  # at least one file changed
+    UNCHANGED = "unchanged"  # every file already held these bytes
+    FAILED = "failed"
+
+
+@dataclass
+class SymbolResult:
+    """What :func:`process_symbol` did for one (symbol, source)."""
+
+    symbol: str
+    source: str
+    status: Status
+    rows: int = 0
+    years: list[int] = field(default_factory=list)
+    files_written: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "source": self.source, "status": self.status.value, "rows": self.rows,
+                "years": len(self.years), "written": self.files_written, "unchanged": self.files_unchanged,
+                "removed": self.files_removed, "reason": self.reason}
+
+
+@dataclass
+class ProcessSummary:
+    results: list[SymbolResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status is not Status.FAILED for r in self.results)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def count_written(self) -> int:
+        return self.count(Status.WRITTEN)
+
+    @property
+    def count_unchanged(self) -> int:
+        return self.count(Status.UNCHANGED)
+
+    @property
+    def count_failed(self) -> int:
+        return self.count(Status.FAILED)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "written": self.count(Status.WRITTEN), "unchanged": self.count(Status.UNCHANGED),
+                "failed": self.count(Status.FAILED), "results": self.rows()}
+
+
+@dataclass
+class _Writes:
+    """Bookkeeping of one symbol's file writes."""
+
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    def record(self, changed: bool) -> None:
+        if changed:
+            self.written += 1
+        else:
+            self.unchanged += 1
+
+
+# --------------------------------------------------------------------------------------------- paths
+def index_path(layout: DataLayout, symbol: str, source: str) -> Path:
+    return layout.symbol_source_dir(symbol, source) / INDEX_NAME
+
+
+def actions_file(layout: DataLayout, symbol: str, source: str) -> Path:
+    return layout.actions_dir / f"symbol={symbol}" / f"source={source}" / "data.parquet"
+
+
+def intraday_file(layout: DataLayout, interval: str, symbol: str, source: str, day: dt.date) -> Path:
+    return layout.intraday_dir(interval) / f"symbol={symbol}" / f"source={source}" / f"date={day}" / "data.parquet"
+
+
+def read_index(layout: DataLayout, symbol: str, source: str) -> dict[str, Any] | None:
+    path = index_path(layout, symbol, source)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def iter_indexes(layout: DataLayout) -> Iterable[tuple[Path, dict[str, Any]]]:
+    """Every (index path, index) of the lake, in path order (two directory levels, no recursive glob)."""
+    root = layout.processed
+    if not root.is_dir():
+        return
+    for sym_dir in sorted(p for p in root.iterdir() if p.name.startswith("symbol=")):
+        for src_dir in sorted(p for p in sym_dir.iterdir() if p.name.startswith("source=")):
+            path = src_dir / INDEX_NAME
+            if path.is_file():
+                yield path, json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------------------- tables
+def _canonical(table: pa.Table, schema: pa.Schema, key: str, what: str) -> pa.Table:
+    """Select/cast to the explicit schema, refuse null or duplicate keys, sort by key."""
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise DataFormatError(f"{what}: normalized table lacks columns {missing}")
+    table = table.select(schema.names).cast(schema)
+    if table.num_rows and table.column(key).null_count:
+        raise DataFormatError(f"{what}: {table.column(key).null_count} row(s) without a {key}")
+    if table.num_rows and pc.count_distinct(table.column(key)).as_py() != table.num_rows:
+        raise DataFormatError(f"{what}: duplicate {key} values after merge_latest")
+    return table.sort_by(key).combine_chunks() if table.num_rows else table
+
+
+def _split(table: pa.Table, keys: pa.Array) -> dict[Any, pa.Table]:
+    """Rows of ``table`` grouped by ``keys`` (table sorted, so every group is a contiguous slice)."""
+    out: dict[Any, pa.Table] = {}
+    values = keys.to_pylist()
+    start = 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            out[values[start]] = table.slice(start, i - start)
+            start = i
+    return out
+
+
+def _file_entry(layout: DataLayout, path: Path, data: bytes, table: pa.Table, key: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"file": path.relative_to(layout.root).as_posix(), "sha256": sha256_hex(data),
+                             "rows": table.num_rows, "bytes": len(data)}
+    if table.num_rows:
+        col = table.column(key)
+        entry["min"] = _iso(pc.min(col).as_py())
+        entry["max"] = _iso(pc.max(col).as_py())
+    return entry
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat()
+
+
+def _normalize_records(records: list[RawRecord]) -> Any:
+    """normalize_record each raw record, then merge_latest (latest fetch wins per date)."""
+    parts = []
+    for record in records:
+        try:
+            parts.append(_normalize.normalize_record(record))
+        except CxqError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, pa.ArrowException) as exc:
+            # Normalizer bugs or odd files still name the raw file they came from.
+            raise DataFormatError(f"{record.path}: cannot normalize ({type(exc).__name__}: {exc})") from exc
+    return _normalize.merge_latest(parts)
+
+
+# ------------------------------------------------------------------------------------------ daily
+def _write_daily(layout: DataLayout, symbol: str, source: str, bars: pa.Table, writes: _Writes) -> dict[str, Any]:
+    what = f"{source}/{symbol} daily"
+    table = _canonical(bars, PARTITION_SCHEMA, "date", what)
+    years: dict[str, Any] = {}
+    if table.num_rows:
+        for year, part in _split(table, pc.year(table.column("date"))).items():
+            path = layout.partition_file(symbol, source, year)
+            data = parquet_bytes(part)
+            writes.record(write_if_changed(path, data))
+            years[str(year)] = _file_entry(layout, path, data, part, "date")
+    base = layout.symbol_source_dir(symbol, source)
+    for old in sorted(base.glob("year=*/data.parquet")) if base.is_dir() else []:
+        if old.parent.name.removeprefix("year=") not in years:
+            writes.removed += remove_file_and_empty_parents(old, base)
+    return years
+
+
+def _write_actions(layout: DataLayout, symbol: str, source: str, actions: pa.Table, writes: _Writes) -> Any:
+    table = _canonical(actions, ACTIONS_SCHEMA, "date", f"{source}/{symbol} actions")
+    path = actions_file(layout, symbol, source)
+    if not table.num_rows:
+        writes.removed += remove_file_and_empty_parents(path, layout.actions_dir)
+        return None
+    data = parquet_bytes(table)
+    writes.record(write_if_changed(path, data))
+    return _file_entry(layout, path, data, table, "date")
+
+
+# --------------------------------------------------------------------------------------- intraday
+def intraday_kinds(layout: DataLayout, source: str, symbol: str) -> list[str]:
+    folder = layout.raw / source / symbol
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith(INTRADAY_PREFIX))
+
+
+def _write_intraday(layout: DataLayout, symbol: str, source: str, interval: str, bars: pa.Table,
+                    writes: _Writes) -> dict[str, Any]:
+    """One file per UTC date (US sessions never cross UTC midnight); stale dates are removed."""
+    if not interval.isalnum():
+        raise RawLayerError(f"raw/{source}/{symbol}: invalid intraday interval {interval!r}")
+    kind = INTRADAY_PREFIX + interval
+    table = _canonical(bars, INTRADAY_SCHEMA, "ts", f"{source}/{symbol} {kind}")
+    days: dict[str, Any] = {}
+    if table.num_rows:
+        utc_days = pc.cast(pc.cast(table.column("ts"), pa.timestamp("us")), pa.date32())
+        for day, part in _split(table, utc_days).items():
+            path = intraday_file(layout, interval, symbol, source, day)
+            data = parquet_bytes(part)
+            writes.record(write_if_changed(path, data))
+            days[day.isoformat()] = _file_entry(layout, path, data, part, "ts")
+    base = layout.intraday_dir(interval) / f"symbol={symbol}" / f"source={source}"
+    for old in sorted(base.glob("date=*/data.parquet")) if base.is_dir() else []:
+        if old.parent.name.removeprefix("date=") not in days:
+            writes.removed += remove_file_and_empty_parents(old, layout.intraday_dir(interval))
+    return days
+
+
+# ---------------------------------------------------------------------------------------- public
+def write_symbol(layout: DataLayout, source: str, symbol: str, normalized: Any,
+                 raw_records: list[RawRecord] | None = None,
+                 intraday: dict[str, pa.Table] | None = None) -> SymbolResult:
+    """Write already-normalized daily bars/actions (and optional intraday tables by interval) + the index.
+
+    :func:`process_symbol` calls this after normalizing the raw layer; benchmarks and tests may call
+    it directly. ``raw_records`` only feed the index's provenance list.
+    """
+    source, symbol = source_name(source), validate_symbol(symbol)
+    writes = _Writes()
+    years = _write_daily(layout, symbol, source, normalized.bars, writes)
+    actions = _write_actions(layout, symbol, source, normalized.actions, writes)
+    intraday_entries = {}
+    for interval, table in sorted((intraday or {}).items()):
+        intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, table, writes)
+    return _finish(layout, symbol, source, years, actions, intraday_entries, raw_records or [], writes)
+
+
+def _finish(layout: DataLayout, symbol: str, source: str, years: dict[str, Any], actions: Any,
+            intraday: dict[str, Any], records: list[RawRecord], writes: _Writes) -> SymbolResult:
+    index = {
+        "format": INDEX_FORMAT,
+        "symbol": symbol,
+        "source": source,
+        "daily": years,
+        "actions": actions,
+        "intraday": intraday,
+        "raw": [{"file": r.path.relative_to(layout.root).as_posix() if r.path.is_relative_to(layout.root)
+                 else str(r.path), "kind": r.kind, "sha256": r.sha256} for r in records],
+    }
+    # Written last (and only when it changes): its presence means every partition above is final.
+    writes.record(write_json_if_changed(index_path(layout, symbol, source), index))
+    rows = sum(e["rows"] for e in years.values())
+    status = Status.WRITTEN if writes.written or writes.removed else Status.UNCHANGED
+    return SymbolResult(symbol, source, status, rows, sorted(int(y) for y in years), writes.written,
+                        writes.unchanged, writes.removed)
+
+
+def process_symbol(layout: DataLayout, source: str, symbol: str) -> SymbolResult:
+    """Normalize every raw record of (source, symbol), merge (latest fetch wins), write the lake + index.
+
+    Raises :class:`RawLayerError` when there is no raw file at all, or whatever the normalizer raises
+    for a bad file (the lake is left as it was: a partition is either the old or the new file).
+    """
+    source, symbol = source_name(source), validate_symbol(symbol)
+    daily = list_raw(layout, source, symbol, DAILY_KIND)
+    kinds = intraday_kinds(layout, source, symbol)
+    if not daily and not kinds:
+        raise RawLayerError(f"{source}/{symbol}: no raw files under {layout.raw_dir(source, symbol)}")
+    writes = _Writes()
+    records = list(daily)
+    intraday_entries = {}
+    for kind in kinds:
+        kind_records = list_raw(layout, source, symbol, kind)
+        records += kind_records
+        interval = kind.removeprefix(INTRADAY_PREFIX)
+        bars = _normalize_records(kind_records).bars
+        intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, bars, writes)
+    if daily:
+        merged = _normalize_records(daily)
+        years = _write_daily(layout, symbol, source, merged.bars, writes)
+        actions = _write_actions(layout, symbol, source, merged.actions, writes)
+    else:  # intraday only: leave no stale daily data behind
+        years = _write_daily(layout, symbol, source, PARTITION_SCHEMA.empty_table(), writes)
+        actions = _write_actions(layout, symbol, source, ACTIONS_SCHEMA.empty_table(), writes)
+    return _finish(layout, symbol, source, years, actions, intraday_entries, records, writes)
+
+
+def process(layout: DataLayout, source: str, symbols: list[str] | None = None,
+            progress: bool = True) -> ProcessSummary:
+    """:func:`process_symbol` for many symbols (default: every symbol in raw/{source}).
+
+    One failing symbol never stops the others; its row in the summary says why.
+    """
+    source = source_name(source)
+    todo = symbols if symbols is not None else list_raw_symbols(layout, source)
+    from tqdm import tqdm
+
+    results = []
+    bar = tqdm(todo, desc=f"process {source}", unit="symbol", file=sys.stderr,
+               disable=not progress or not sys.stderr.isatty())
+    for raw_symbol in bar:
+        try:
+            results.append(process_symbol(layout, source, raw_symbol))
+        except (CxqError, ValueError, OSError, pa.ArrowException) as exc:
+            results.append(SymbolResult(str(raw_symbol), source, Status.FAILED, reason=str(exc)))
+    return ProcessSummary(results)
+
+
+def lake_summary(layout: DataLayout) -> list[dict[str, Any]]:
+    """One row per source from the indexes: symbols, years, partitions, rows, bytes (no data read)."""
+    per_source: dict[str, dict[str, Any]] = {}
+    for _, index in iter_indexes(layout):
+        row = per_source.setdefault(index["source"], {"source": index["source"], "symbols": 0, "first_year": None,
+                                                       "last_year": None, "partitions": 0, "rows": 0, "bytes": 0})
+        row["symbols"] += 1
+        for year, entry in index["daily"].items():
+            y = int(year)
+            row["first_year"] = y if row["first_year"] is None else min(row["first_year"], y)
+            row["last_year"] = y if row["last_year"] is None else max(row["last_year"], y)
+            row["partitions"] += 1
+            row["rows"] += entry["rows"]
+            row["bytes"] += entry["bytes"]
+    return [per_source[s] for s in sorted(per_source)]

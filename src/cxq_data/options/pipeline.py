@@ -1,0 +1,295 @@
+"""The options batch: ZIP day -> Parquet -> verified S3 object -> marker, resumable and interruptible.
+
+``process_day`` is the unit both the standalone script (through ``run_batch``) and the Snakemake rule
+call, so both write and honour the same markers. Order of work per date, chosen so that every exit
+path leaves a consistent state: extract (verified against the manifest) -> convert to a local temp
+file -> upload to the final key (single PUT or multipart, both atomic on the server) -> verify ->
+write the marker -> delete the temp files. A marker only exists for a verified object.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cxq_data.errors import ConfigError, CxqError, DataFormatError
+from cxq_data.options.batch import ZipInventory, extract_day, read_inventory
+from cxq_data.options.progress import BatchProgress, DayProgress
+from cxq_data.options.s3 import (
+    S3Client,
+    S3Settings,
+    abort_stale_uploads,
+    compute_digests,
+    make_client,
+    upload_verified,
+)
+from cxq_data.options.shutdown import GracefulStop
+from cxq_data.options.state import (
+    Marker,
+    check_date,
+    lock_path,
+    read_marker,
+    record_failure,
+    strip_userinfo,
+    utc_now,
+    write_marker,
+)
+from cxq_data.paths import DataLayout
+
+log = logging.getLogger("cxq_data.options.pipeline")
+
+DEFAULT_UNDERLYING = "SPY"
+DEFAULT_ZIP_GLOB = "raw/databento/OPRA-*.zip"
+
+
+class DateBusyError(CxqError):
+    """Another process is working on the same date right now."""
+
+
+def work_dir(layout: DataLayout, *parts: str) -> Path:
+    return layout.root.joinpath("work", "options", *parts)
+
+
+# --------------------------------------------------------------------------- one date
+
+
+def process_day(dbn_path: Path | str, date: str, *, settings: S3Settings, layout: DataLayout,
+                underlying: str = DEFAULT_UNDERLYING, symbology: Path | Mapping[str, Any] | None = None,
+                source_sha256: str | None = None, source_name: str | None = None,
+                zip_file: str | None = None, client: S3Client | None = None,
+                progress: DayProgress | None = None) -> Marker:
+    """Convert ``dbn_path`` (one UTC day), upload it verified and write the marker; skip a verified date.
+
+    ``symbology`` defaults to ``symbology.json`` next to ``dbn_path`` when that file exists.
+    Failures are recorded under ``state/.../failed/`` (redacted) and re-raised.
+    """
+    from filelock import FileLock, Timeout
+
+    check_date(date)
+    if (done := read_marker(layout, underlying, date)) is not None:
+        return done
+    lock = FileLock(str(lock_path(layout, underlying, date)), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise DateBusyError(f"{underlying} {date}: another process holds {lock.lock_file}") from None
+    try:
+        if (done := read_marker(layout, underlying, date)) is not None:  # finished while we waited
+            return done
+        return _convert_upload(Path(dbn_path), date, settings=settings, layout=layout, underlying=underlying,
+                               symbology=symbology, source_sha256=source_sha256, source_name=source_name,
+                               zip_file=zip_file, client=client, progress=progress)
+    except Exception as exc:
+        record_failure(layout, underlying, date, settings.redact(f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        lock.release()
+
+
+def _convert_upload(dbn_path: Path, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
+                    symbology: Path | Mapping[str, Any] | None, source_sha256: str | None,
+                    source_name: str | None, zip_file: str | None, client: S3Client | None,
+                    progress: DayProgress | None) -> Marker:
+    from cxq_data.options.dbn_convert import convert_dbn
+
+    bucket = settings.require_bucket()
+    started = utc_now()
+    scratch = work_dir(layout, "upload", underlying, date)
+    shutil.rmtree(scratch, ignore_errors=True)  # leftovers of a killed run for this date (we hold the lock)
+    if symbology is None and (dbn_path.parent / "symbology.json").is_file():
+        symbology = dbn_path.parent / "symbology.json"
+    try:
+        parquet = scratch / "data.parquet"
+        result = convert_dbn(dbn_path, parquet, symbology=symbology, source_sha256=source_sha256,
+                             source_name=source_name or dbn_path.name,
+                             progress=progress.rows if progress else None)
+        if result.date is not None and result.date.isoformat() != date:
+            raise DataFormatError(f"{dbn_path.name}: holds {result.date}, expected {date}")
+        digests = compute_digests(parquet, part_size=settings.part_size,
+                                  multipart_threshold=settings.multipart_threshold)
+        client = client or make_client(settings)
+        key = settings.object_key(underlying, date)
+        abort_stale_uploads(client, bucket, key)
+        if progress:
+            progress.start_upload(digests.size)
+        remote = upload_verified(client, parquet, settings=settings, key=key, digests=digests,
+                                 on_bytes=progress.sent if progress else None)
+        marker = Marker(
+            underlying=underlying, date=date, bucket=bucket, key=key, endpoint=strip_userinfo(settings.endpoint_url),
+            size=digests.size, sha256=digests.sha256, md5=digests.md5, etag=remote.etag, parts=remote.parts,
+            verified_by=remote.verified_by, rows=result.rows, source_file=result.source,
+            source_size=dbn_path.stat().st_size, source_sha256=result.source_sha256, zip_file=zip_file,
+            dbn_version=result.dbn_version, started_at=started, uploaded_at=utc_now(), attempts=remote.attempts,
+        )
+        write_marker(layout, marker)
+        return marker
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+@dataclass
+class DayOutcome:
+    date: str
+    status: str  # uploaded | skipped | failed | planned | pending
+    rows: int | None = None
+    bytes: int | None = None
+    seconds: float | None = None
+    detail: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        mb_s = (self.bytes / self.seconds / 1e6) if self.bytes and self.seconds else None
+        return {"date": self.date, "status": self.status, "rows": self.rows, "bytes": self.bytes,
+                "seconds": None if self.seconds is None else round(self.seconds, 2),
+                "MB/s": None if mb_s is None else round(mb_s, 1), "detail": self.detail}
+
+
+@dataclass
+class BatchSummary:
+    zip_path: Path
+    dry_run: bool
+    outcomes: list[DayOutcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and self.count("failed") == 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 some dates failed, 130 stopped by a signal before the end."""
+        if self.count("failed"):
+            return 1
+        return 130 if self.interrupted else 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [o.as_row() for o in self.outcomes]
+
+    def headline(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in ("uploaded", "skipped", "failed", "planned", "pending")
+                 if self.count(s)]
+        prefix = "dry run: " if self.dry_run else ""
+        tail = " (interrupted; rerun to resume)" if self.interrupted else ""
+        return f"{prefix}{self.zip_path.name}: {len(self.outcomes)} dates: {', '.join(parts) or 'nothing'}{tail}"
+
+
+def select_dates(inventory: ZipInventory, dates: Iterable[str] | None) -> list[str]:
+    if not dates:
+        return inventory.dates
+    wanted = [check_date(d) for d in dict.fromkeys(dates)]
+    missing = [d for d in wanted if d not in inventory.days]
+    if missing:
+        raise ConfigError(f"{inventory.path.name}: no day file for {', '.join(missing)}")
+    return sorted(wanted)
+
+
+def run_batch(zip_path: Path | str, *, dates: Iterable[str] | None = None, dry_run: bool = False,
+              settings: S3Settings, layout: DataLayout, underlying: str = DEFAULT_UNDERLYING,
+              progress: bool = True, handle_signals: bool = False, preflight: bool = True,
+              client: S3Client | None = None, report: Callable[[str], None] | None = None) -> BatchSummary:
+    """Upload every (or the given) day of a batch ZIP; verified dates are skipped, failed ones retried.
+
+    ``dry_run`` checks the ZIP and reports the plan without writing or contacting S3. With
+    ``handle_signals`` the first SIGINT/SIGTERM stops after the current date (see shutdown.py).
+    ``report`` receives one line per preflight check.
+    """
+    inventory = read_inventory(zip_path)  # every member checked before any work
+    selected = select_dates(inventory, dates)
+    summary = BatchSummary(inventory.path, dry_run)
+    if dry_run:
+        summary.outcomes = [_planned(inventory, d, settings, layout, underlying) for d in selected]
+        return summary
+    client = client or make_client(settings)
+    if preflight:
+        from cxq_data.options.preflight import run_preflight
+
+        run_preflight(inventory, selected, settings=settings, layout=layout, client=client, report=report)
+    total = sum(inventory.days[d].size for d in selected)
+    with GracefulStop(enabled=handle_signals) as stop, \
+            BatchProgress(total_days=len(selected), total_bytes=total, enabled=progress) as bars:
+        for date in selected:
+            if stop.requested:
+                summary.interrupted = True
+                summary.outcomes.append(DayOutcome(date, "pending", detail=f"stopped by {stop.signal_name}"))
+                continue
+            outcome = _run_one(inventory, date, settings=settings, layout=layout, underlying=underlying,
+                               client=client, day_progress=bars.day(date))
+            summary.outcomes.append(outcome)
+            bars.finish_day(inventory.days[date].size, f"{date} {outcome.status}")
+    return summary
+
+
+def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: DataLayout,
+             underlying: str) -> DayOutcome:
+    member = inventory.days[date]
+    done = read_marker(layout, underlying, date)
+    if done is not None:
+        return DayOutcome(date, "skipped", done.rows, done.size, detail="verified marker exists")
+    where = f"s3://{settings.bucket or '<S3_BUCKET_NAME>'}/{settings.object_key(underlying, date)}"
+    return DayOutcome(date, "planned", None, member.size, detail=f"{member.filename} -> {where}")
+
+
+def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
+             client: S3Client, day_progress: DayProgress) -> DayOutcome:
+    if (done := read_marker(layout, underlying, date)) is not None:
+        return DayOutcome(date, "skipped", done.rows, done.size, detail="already verified")
+    started = time.monotonic()
+    extract_to = work_dir(layout, "extract", date)
+    shutil.rmtree(extract_to, ignore_errors=True)
+    member = inventory.days[date]
+    stage = "extract"
+    try:
+        dbn = extract_day(inventory.path, date, extract_to, inventory=inventory)
+        stage = "process"  # process_day records its own failures
+        marker = process_day(dbn, date, settings=settings, layout=layout, underlying=underlying,
+                             source_sha256=member.sha256, source_name=member.filename,
+                             zip_file=inventory.path.name, client=client, progress=day_progress)
+    except Exception as exc:  # noqa: BLE001 - one bad day must not stop the others; recorded, retried
+        message = settings.redact(str(exc))
+        log.error("%s: %s", date, message)
+        if stage == "extract":
+            record_failure(layout, underlying, date, f"{type(exc).__name__}: {message}")
+        return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=message)
+    finally:
+        shutil.rmtree(extract_to, ignore_errors=True)
+    return DayOutcome(date, "uploaded", marker.rows, marker.size, time.monotonic() - started,
+                      detail=f"{marker.verified_by}, {marker.attempts} attempt(s)")
+
+
+# --------------------------------------------------------------------------- Snakemake helpers
+
+
+def _zip_paths(layout: DataLayout, options_config: Mapping[str, Any]) -> list[Path]:
+    pattern = str(options_config.get("zip_glob") or DEFAULT_ZIP_GLOB)
+    return sorted(layout.root.glob(pattern))
+
+
+def planned_dates(layout: DataLayout, options_config: Mapping[str, Any]) -> list[str]:
+    """Every date in the configured ZIP(s), or the configured subset (unknown dates are an error)."""
+    known: set[str] = set()
+    for path in _zip_paths(layout, options_config):
+        known.update(read_inventory(path).dates)
+    wanted = [check_date(d) for d in options_config.get("dates") or []]
+    missing = [d for d in wanted if d not in known]
+    if missing:
+        raise ConfigError(f"options.dates not in any ZIP matching {options_config.get('zip_glob')}: "
+                          f"{', '.join(missing)}")
+    return sorted(wanted or known)
+
+
+def zip_for_date(layout: DataLayout, options_config: Mapping[str, Any], date: str) -> Path:
+    """The ZIP that holds ``date`` (the last by name if several do: newer job ids sort later)."""
+    for path in reversed(_zip_paths(layout, options_config)):
+        if date in read_inventory(path).days:
+            return path
+    raise ConfigError(f"no ZIP matching {options_config.get('zip_glob')} under {layout.root} holds {date}")

@@ -1,0 +1,83 @@
+"""Stooq CSV and bulk ASCII -> canonical bars (levels as published, no adjusted close), errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cxq_data.errors import MalformedResponseError
+from cxq_data.normalize import ParseRequest, parse_body
+from cxq_data.schema import PARTITION_SCHEMA
+
+FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.timezone.utc)
+BULK_HEADER = "<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>\n"
+
+# AAPL across its 4:1 split of 2020-08-31: Stooq publishes split-adjusted levels on both sides.
+STOOQ_CSV = (
+    "Date,Open,High,Low,Close,Volume\n"
+    "2020-08-28,126.0125,126.4425,124.5775,124.8075,187630000\n"
+    "2020-08-31,127.58,131.0,126.0,129.04,225702700\n"
+)
+
+
+def parse(fmt: str, text: str, name: str = "raw/stooq/AAPL.csv") -> list[dict]:
+    out = parse_body(fmt, ParseRequest(text.encode(), name, FETCHED))
+    assert out.bars.schema == PARTITION_SCHEMA
+    assert out.actions.num_rows == 0  # Stooq files carry no corporate actions
+    return out.bars.to_pylist()
+
+
+def test_csv_levels_are_stored_as_published_across_a_split():
+    bars = parse("stooq_csv", STOOQ_CSV)
+    assert [(b["date"], b["close"], b["volume"]) for b in bars] == [
+        (dt.date(2020, 8, 28), 124.8075, 187_630_000), (dt.date(2020, 8, 31), 129.04, 225_702_700)]
+    assert all(b["adjusted_close"] is None and b["ingested_at"] == FETCHED for b in bars)
+
+
+def test_csv_without_volume_and_polish_header():
+    bars = parse("stooq_csv", "Date,Open,High,Low,Close\n2024-06-06,5300.1,5320.5,5290.0,5352.96\n")
+    assert bars[0]["close"] == 5352.96 and bars[0]["volume"] is None
+    bars = parse("stooq_csv", "Data,Otwarcie,Najwyzszy,Najnizszy,Zamkniecie,Wolumen\n2024-06-06,1,2,0.5,1.5,7\n")
+    assert bars[0]["volume"] == 7
+
+
+def test_bulk_ascii_dates_sorting_and_dedupe():
+    text = BULK_HEADER + (
+        "AAPL.US,D,20200831,000000,127.58,131.0,126.0,129.04,225702700,0\n"
+        "AAPL.US,D,20200828,000000,126.0125,126.4425,124.5775,124.8075,187630000.4,0\n"
+        "AAPL.US,D,20200831,000000,127.58,131.0,126.0,129.05,225702700,0\n"
+    )
+    bars = parse("stooq_bulk_txt", text)
+    assert [(b["date"], b["close"]) for b in bars] == [(dt.date(2020, 8, 28), 124.8075), (dt.date(2020, 8, 31), 129.05)]
+    assert bars[0]["volume"] == 187_630_000
+
+
+def test_header_only_is_empty_not_an_error():
+    assert parse("stooq_bulk_txt", BULK_HEADER) == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "message"),
+    [
+        ("stooq_csv", "No data", "Stooq answered 'No data'"),
+        ("stooq_csv", "Exceeded the daily hits limit!", "Exceeded the daily hits limit"),
+        ("stooq_csv", "<!DOCTYPE html><html><head><title>Stooq</title></head><body>get your apikey</body></html>",
+         "HTML page"),
+        ("stooq_csv", "", "empty body"),
+        ("stooq_csv", "Date,Open,High,Close,Volume\n2024-06-06,1,2,1.5,7\n", "line 1: expected header"),
+        ("stooq_csv", STOOQ_CSV + "2020-09-01,1,2,abc,1.5,7\n", "line 4 column Low: not a number: 'abc'"),
+        ("stooq_csv", STOOQ_CSV + "2020-09-01,1,2,0.5\n", "line 4: 4 fields, expected 6"),
+        ("stooq_csv", STOOQ_CSV + "2020-13-01,1,2,0.5,1.5,7\n", "line 4 column Date: not a date"),
+        ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,D,2020083,000000,1,2,0.5,1.5,7,0\n", "line 2 column <DATE>"),
+        ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,D,20200831,000000,1,2,0.5,x1.5,7,0\n",
+         "line 2 column <CLOSE>: not a number"),
+        ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,D,20200831,000000,1,2,0.5,1.5,7,0\n"
+                                         "MSFT.US,D,20200831,000000,1,2,0.5,1.5,7,0\n", "one ticker per file"),
+        ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,W,20200831,000000,1,2,0.5,1.5,7,0\n", "not daily data"),
+    ],
+)
+def test_bad_bodies_raise_errors_naming_file_and_place(fmt, text, message):
+    with pytest.raises(MalformedResponseError, match=message) as info:
+        parse(fmt, text)
+    assert "raw/stooq/AAPL.csv" in str(info.value)

@@ -1,0 +1,159 @@
+"""The batch against moto: markers, resume, dry-run, empty days, failures, secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from options_support import DATES, batch_zip, settings_for
+from s3servers import ACCESS_KEY, SECRET_KEY, FaultProxy, Faults, make_client
+
+from cxq_data.errors import ConfigError
+from cxq_data.options.pipeline import process_day, run_batch
+from cxq_data.options.preflight import PreflightError
+from cxq_data.options.state import marker_path, read_failure, read_marker
+from cxq_data.options.validate import validate_remote
+from cxq_data.paths import DataLayout
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> DataLayout:
+    return DataLayout(tmp_path / "data")
+
+
+def _objects(endpoint: str, bucket: str) -> dict[str, int]:
+    resp = make_client(endpoint).list_objects_v2(Bucket=bucket)
+    return {o["Key"]: o["Size"] for o in resp.get("Contents", [])}
+
+
+def test_full_run_uploads_every_day_with_markers(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    settings = settings_for(moto_endpoint)
+    summary = run_batch(batch_zip(tmp_path), settings=settings, layout=layout, progress=False)
+    assert [o.status for o in summary.outcomes] == ["uploaded"] * 3 and summary.exit_code == 0
+    objects = _objects(moto_endpoint, settings.bucket)
+    assert sorted(objects) == [f"options/cbbo-1m/underlying=SPY/date={d}/data.parquet" for d in DATES]
+    for date in DATES:
+        marker = read_marker(layout, "SPY", date)
+        assert marker is not None and marker.size == objects[marker.key]
+        body = make_client(moto_endpoint).get_object(Bucket=settings.bucket, Key=marker.key)["Body"].read()
+        local = tmp_path / "o.parquet"
+        local.write_bytes(body)
+        assert pq.ParquetFile(local).metadata.num_rows == marker.rows > 0
+    # intermediates are gone; only markers (and lock files) remain under data/
+    assert not any(p.is_file() for p in (layout.root / "work").rglob("*"))
+
+
+def test_rerun_skips_verified_dates_without_uploading(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    zpath = batch_zip(tmp_path)
+    bucket = settings_for(moto_endpoint).bucket
+    run_batch(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout, progress=False)
+    before = {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
+    with FaultProxy(moto_endpoint, Faults(methods=("PUT", "POST"))) as proxy:
+        again = run_batch(zpath, settings=settings_for(proxy.endpoint, bucket=bucket), layout=layout,
+                          progress=False, preflight=False)
+    assert [o.status for o in again.outcomes] == ["skipped"] * 3
+    assert proxy.faults.log == []  # not one PUT/POST
+    assert before == {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
+
+
+def test_dry_run_writes_and_uploads_nothing(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    settings = settings_for(moto_endpoint)
+    summary = run_batch(batch_zip(tmp_path), dates=["2025-08-07"], dry_run=True, settings=settings,
+                        layout=layout, progress=False)
+    assert [(o.date, o.status) for o in summary.outcomes] == [("2025-08-07", "planned")]
+    assert "date=2025-08-07/data.parquet" in summary.outcomes[0].detail
+    assert not layout.root.exists()
+    assert _objects(moto_endpoint, settings.bucket) == {}
+
+
+def test_empty_day_is_uploaded_with_schema_and_validates(moto_endpoint: str, tmp_path: Path,
+                                                         layout: DataLayout) -> None:
+    settings = settings_for(moto_endpoint)
+    zpath = batch_zip(tmp_path, corrupt="empty_day")
+    summary = run_batch(zpath, settings=settings, layout=layout, progress=False)
+    assert summary.exit_code == 0
+    assert read_marker(layout, "SPY", "2025-08-11").rows == 0
+    report = validate_remote(zpath, settings=settings, layout=layout)
+    assert report.ok and [f.status for f in report.findings] == ["ok"] * 3
+    assert "0 rows" in report.findings[-1].detail
+
+
+def test_bad_day_fails_alone_is_recorded_and_retried(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    settings = settings_for(moto_endpoint)
+    zpath = batch_zip(tmp_path, corrupt="bad_hash")
+    summary = run_batch(zpath, settings=settings, layout=layout, progress=False)
+    assert [o.status for o in summary.outcomes] == ["uploaded", "uploaded", "failed"]
+    assert summary.exit_code == 1 and "fails its manifest hash" in summary.outcomes[2].detail
+    assert read_marker(layout, "SPY", "2025-08-11") is None
+    assert "fails its manifest hash" in read_failure(layout, "SPY", "2025-08-11")["error"]
+    assert len(_objects(moto_endpoint, settings.bucket)) == 2
+    # next run: the good days are skipped, the failed one is tried again (and fails again, counted)
+    again = run_batch(zpath, settings=settings, layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["skipped", "skipped", "failed"]
+    assert read_failure(layout, "SPY", "2025-08-11")["failures"] == 2
+
+
+def test_failed_upload_is_retried_next_run(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    zpath = batch_zip(tmp_path)
+    bucket = settings_for(moto_endpoint).bucket
+    with FaultProxy(moto_endpoint, Faults(corrupt_puts=10**6)) as proxy:
+        broken = settings_for(proxy.endpoint, bucket=bucket, max_attempts=1)
+        first = run_batch(zpath, settings=broken, layout=layout, progress=False, preflight=False)
+    assert [o.status for o in first.outcomes] == ["failed"] * 3
+    assert _objects(moto_endpoint, bucket) == {}  # corrupt objects were removed, never marked
+    assert all(read_failure(layout, "SPY", d) for d in DATES)
+    second = run_batch(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout, progress=False)
+    assert [o.status for o in second.outcomes] == ["uploaded"] * 3
+    assert not any(read_failure(layout, "SPY", d) for d in DATES)
+    assert validate_remote(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout).ok
+
+
+def test_process_day_is_the_snakemake_unit(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    from cxq_data.options.batch import extract_day
+
+    settings = settings_for(moto_endpoint)
+    dbn = extract_day(batch_zip(tmp_path), "2025-08-08", tmp_path / "work")
+    marker = process_day(dbn, "2025-08-08", settings=settings, layout=layout)
+    assert marker.key.endswith("date=2025-08-08/data.parquet") and marker.rows > 0
+    assert process_day(dbn, "2025-08-08", settings=settings, layout=layout) == marker  # verified -> skipped
+    with pytest.raises(Exception, match="holds 2025-08-08, expected 2025-08-07"):
+        process_day(dbn, "2025-08-07", settings=settings, layout=layout)
+    assert read_marker(layout, "SPY", "2025-08-07") is None
+
+
+def test_preflight_fails_fast_with_one_clear_line(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
+    lines: list[str] = []
+    settings = settings_for(moto_endpoint, bucket="cxq-does-not-exist")
+    with pytest.raises(PreflightError, match="preflight failed: bucket: s3://cxq-does-not-exist not reachable"):
+        run_batch(batch_zip(tmp_path), settings=settings, layout=layout, progress=False, report=lines.append)
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok", "ok", "FAIL"]
+    no_bucket = dataclasses.replace(settings, bucket=None)
+    with pytest.raises(PreflightError, match="S3_BUCKET_NAME is not set"):
+        run_batch(batch_zip(tmp_path), settings=no_bucket, layout=layout, progress=False)
+    with pytest.raises(ConfigError, match="no day file for 2025-08-09"):
+        run_batch(batch_zip(tmp_path), dates=["2025-08-09"], settings=settings, layout=layout)
+    assert not (layout.root / "state").exists()
+
+
+def test_secrets_never_reach_state_logs_or_errors(moto_endpoint: str, tmp_path: Path, layout: DataLayout,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="cxq_data")
+    zpath = batch_zip(tmp_path, corrupt="bad_hash")
+    bucket = settings_for(moto_endpoint).bucket
+    with FaultProxy(moto_endpoint, Faults(corrupt_puts=1, fail_every=4)) as proxy:
+        endpoint = proxy.endpoint.replace("http://", f"http://{ACCESS_KEY}:{SECRET_KEY}@")
+        settings = settings_for(proxy.endpoint, bucket=bucket)
+        summary = run_batch(zpath, settings=settings, layout=layout, progress=False, preflight=False)
+    assert summary.count("uploaded") == 2
+    from cxq_data.options.state import strip_userinfo
+
+    assert SECRET_KEY not in (strip_userinfo(endpoint) or "")
+    texts = [p.read_text() for p in layout.root.rglob("*") if p.is_file()]
+    texts += [caplog.text, json.dumps(summary.rows())]
+    for text in texts:
+        assert SECRET_KEY not in text and ACCESS_KEY not in text
+    assert "S3Settings(" in repr(settings) and SECRET_KEY not in repr(settings)

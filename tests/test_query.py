@@ -1,0 +1,169 @@
+"""Query functions and the query/process/db/lake CLI commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from lake_support import synthetic_bars, test_normalizer, trading_days, ts, write_raw_lines  # noqa: F401
+
+from cxq_data import query
+from cxq_data.cli import cli
+from cxq_data.db import DatabaseMissingError, refresh_serving
+from cxq_data.errors import ConfigError, InvalidSourceError, InvalidSymbolError
+from cxq_data.lake import process
+from cxq_data.paths import DataLayout
+
+pytestmark = pytest.mark.usefixtures("test_normalizer")
+
+DAYS = trading_days(dt.date(2023, 1, 1), dt.date(2024, 12, 31))
+
+
+def _bars(symbol: str, source: str) -> dict[dt.date, float]:
+    return {dt.date.fromisoformat(line.split(",")[1]): float(line.split(",")[5])
+            for line in synthetic_bars(symbol + source, DAYS)}
+
+
+@pytest.fixture
+def layout(data_dir) -> DataLayout:
+    layout = DataLayout(data_dir)
+    for source in ("yfinance", "stooq"):
+        for sym in ("AAPL", "MSFT", "BRK.B"):
+            write_raw_lines(layout, source, sym, synthetic_bars(sym + source, DAYS), ts(0))
+        process(layout, source, progress=False)
+    write_raw_lines(layout, "yfinance", "AAPL", ["D,2024-12-31,1,2,0.5,NaN,,7"], ts(3))  # a NaN close
+    process(layout, "yfinance", ["AAPL"], progress=False)
+    refresh_serving(layout)
+    return layout
+
+
+def test_latest_returns_newest_rows_per_source(layout):
+    rows = query.latest(layout, "msft", rows=3)
+    assert [(r["source"], r["date"]) for r in rows] == [("stooq", d) for d in DAYS[-1:-4:-1]] + [
+        ("yfinance", d) for d in DAYS[-1:-4:-1]]
+    expected = _bars("MSFT", "stooq")
+    assert [r["close"] for r in rows[:3]] == [expected[d] for d in DAYS[-1:-4:-1]]
+    only = query.latest(layout, "MSFT", rows=2, source="yf")
+    assert [r["source"] for r in only] == ["yfinance", "yfinance"] and only[0]["symbol"] == "MSFT"
+
+
+def test_date_range_is_inclusive_and_crosses_years(layout):
+    rows = query.date_range(layout, "BRK.B", "2023-12-28", "2024-01-03", source="stooq")
+    expected = [d for d in DAYS if dt.date(2023, 12, 28) <= d <= dt.date(2024, 1, 3)]
+    assert [r["date"] for r in rows] == expected
+    assert [r["close"] for r in rows] == [_bars("BRK.B", "stooq")[d] for d in expected]
+    with pytest.raises(ConfigError, match="after end"):
+        query.date_range(layout, "AAPL", "2024-02-01", "2024-01-01")
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        query.date_range(layout, "AAPL", "2024-13-01", "2024-12-31")
+
+
+def test_symbols_and_sources_are_validated_and_bound(layout):
+    for bad in ("A'; DROP VIEW daily; --", "AAPL' OR '1'='1", "../etc"):
+        with pytest.raises(InvalidSymbolError):
+            query.latest(layout, bad)
+    with pytest.raises(InvalidSourceError):
+        query.latest(layout, "AAPL", source="x' OR 1=1 --")
+    # A well-formed symbol that looks like SQL is just a value that matches nothing.
+    assert query.latest(layout, "OR-1") == []
+    assert query.sql(layout, "SELECT count(*) AS n FROM daily")[0]["n"] == len(DAYS) * 6
+
+
+def test_sql_is_read_only_and_errors_are_clear(layout):
+    from cxq_data.query import QueryError
+
+    with pytest.raises(QueryError, match="read-only"):
+        query.sql(layout, "CREATE TABLE t AS SELECT 1")
+    with pytest.raises(QueryError, match="nope"):
+        query.sql(layout, "SELECT nope FROM daily")
+    rows = query.sql(layout, "SELECT source, count(*) AS n FROM daily WHERE symbol = 'AAPL' GROUP BY 1 ORDER BY 1")
+    assert rows == [{"source": "stooq", "n": len(DAYS)}, {"source": "yfinance", "n": len(DAYS)}]
+
+
+def test_missing_database_is_a_clear_error(data_dir):
+    layout = DataLayout(data_dir)
+    with pytest.raises(DatabaseMissingError):
+        query.latest(layout, "AAPL")
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "query", "latest", "--symbol", "AAPL"])
+    assert result.exit_code == 1 and "run `cxq_data db init`" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_latest_json_follows_the_conventions(layout):
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "query", "latest", "--symbol", "AAPL",
+                                      "--rows", "2", "--source", "yfinance", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["date"] for r in rows] == ["2024-12-31", "2024-12-30"]
+    first = rows[0]
+    assert set(first) == {"symbol", "source", "date", "open", "high", "low", "close", "adjusted_close",
+                          "volume", "ingested_at"}
+    assert (first["symbol"], first["source"], first["close"], first["volume"]) == ("AAPL", "yfinance", None, 7)
+    assert first["ingested_at"] == "2025-01-04T12:00:00Z" and rows[1]["ingested_at"] == "2025-01-01T12:00:00Z"
+    assert isinstance(rows[1]["close"], float)
+
+
+def test_cli_range_csv_sql_table_and_empty_json(layout):
+    runner, base = CliRunner(), ["--data-dir", str(layout.root), "query"]
+    res = runner.invoke(cli, base + ["range", "--symbol", "MSFT", "--start", "2024-01-02", "--end", "2024-01-03",
+                                     "--source", "stooq", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("symbol,source,date,open") and len(lines) == 3
+    assert lines[1].startswith("MSFT,stooq,2024-01-02,")
+    res = runner.invoke(cli, base + ["sql", "SELECT symbol, count(*) AS n FROM daily GROUP BY 1 ORDER BY 1"])
+    assert res.exit_code == 0 and res.output.splitlines()[2].split() == ["AAPL", str(len(DAYS) * 2)]
+    res = runner.invoke(cli, base + ["latest", "--symbol", "ZZZZ", "--format", "json"])
+    assert res.exit_code == 0 and json.loads(res.output) == []
+    res = runner.invoke(cli, base + ["latest", "--symbol", "A'; DROP"])
+    assert res.exit_code == 1 and "invalid symbol" in res.output
+    res = runner.invoke(cli, base + ["sql", "DROP VIEW daily"])
+    assert res.exit_code == 1 and "error:" in res.output
+    assert query.latest(layout, "AAPL", rows=1)  # the view is still there
+
+
+def test_cli_process_run_serve_db_init_and_lake_summary(data_dir):
+    layout = DataLayout(data_dir)
+    for sym in ("AAPL", "MSFT"):
+        write_raw_lines(layout, "stooq", sym, synthetic_bars(sym, DAYS), ts(0))
+    write_raw_lines(layout, "stooq", "BAD", ["D,not-a-date,1,1,1,1,,1"], ts(0))
+    runner, base = CliRunner(), ["--data-dir", str(data_dir)]
+    res = runner.invoke(cli, base + ["process", "run", "--source", "stooq", "--symbols", "AAPL,MSFT",
+                                     "--no-progress", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert query.sql(layout, "SELECT count(*) AS n FROM daily")[0]["n"] == 2 * len(DAYS)
+    res = runner.invoke(cli, base + ["process", "run", "--source", "stooq", "--no-serve", "--no-progress"])
+    assert res.exit_code == 1 and "1 failed" in res.output and "BAD" in res.output
+    res = runner.invoke(cli, base + ["process", "serve"])
+    assert res.exit_code == 0 and "serving daily: 2 file(s)" in res.output
+    layout.duckdb_path.unlink()
+    res = runner.invoke(cli, base + ["db", "init"])
+    assert res.exit_code == 0 and layout.duckdb_path.is_file()
+    res = runner.invoke(cli, base + ["lake", "summary", "--format", "json"])
+    assert res.exit_code == 0
+    assert [(r["source"], r["symbols"], r["rows"]) for r in json.loads(res.output)] == [("stooq", 2, 2 * len(DAYS))]
+
+
+_PROBE = """
+import sys
+from cxq_data.cli import main
+try:
+    main(["--data-dir", sys.argv[1], "query", "latest", "--symbol", "AAPL", "--rows", "1", "--format", "json"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+import cxq_data.query
+heavy = sorted(m for m in ("pandas", "yfinance", "boto3", "databento", "matplotlib") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def test_query_path_imports_neither_pandas_nor_yfinance(layout):
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(layout.root)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["date"] == "2024-12-31"
+    assert "HEAVY=\n" in proc.stderr or proc.stderr.strip().endswith("HEAVY=")
