@@ -66,3 +66,11 @@ lint: $(STAMP)
 
 clean-data:
 	rm -rf data/raw data/processed data/serving data/state data/cxq.duckdb
+
+# --- Slurm (issue 5): a private single-node Slurm on this machine (root; installs slurm-wlm + munge) ---
+.PHONY: cluster-demo test-cluster
+cluster-demo: $(STAMP)
+	PYTHON=$(BIN)/python scripts/cluster/cluster_demo.sh cluster-demo
+
+test-cluster: $(STAMP)
+	PYTHON=$(BIN)/python scripts/cluster/cluster_test.sh

@@ -16,9 +16,11 @@ rule extract_day:
         temp(f"{DATA}/work/options/{{date}}.dbn.zst"),
     log:
         f"{DATA}/logs/options/extract-{{date}}.log",
+    group: "options"  # extract + upload of one date run in one cluster job (the .dbn.zst stays local to it)
     resources:
         mem_mb=500,
         runtime=20,
+        cpus_per_task=1,
     script:
         "../scripts/extract_day.py"
 
@@ -32,9 +34,11 @@ rule upload_day:
         f"{DATA}/logs/options/upload-{{underlying}}-{{date}}.log",
     params:
         data_dir=DATA,
+    group: "options"
     resources:
         mem_mb=600,
         runtime=30,
+        cpus_per_task=1,
     retries: 2
     script:
         "../scripts/upload_day.py"

@@ -13,9 +13,11 @@ rule process_symbol:
         f"{DATA}/logs/process/{{source}}/{{symbol}}.log",
     params:
         data_dir=DATA,
+    group: "process"  # on a cluster: --group-components process=N packs N symbols into one job
     resources:
         mem_mb=1000,
         runtime=10,
+        cpus_per_task=1,
     script:
         "../scripts/process_symbol.py"
 
@@ -27,6 +29,7 @@ rule lake_bucket:
         f"{DATA}/state/lake/{{source}}/bucket-{{bucket}}.json",
     log:
         f"{DATA}/logs/lake/{{source}}/bucket-{{bucket}}.log",
+    localrule: True  # gathers a few small JSON files: not worth a cluster job
     script:
         "../scripts/lake_bucket.py"
 
@@ -40,5 +43,9 @@ rule db:
         f"{DATA}/logs/lake/serving.log",
     params:
         data_dir=DATA,
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        cpus_per_task=1,
     script:
         "../scripts/serve.py"

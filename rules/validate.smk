@@ -11,5 +11,10 @@ rule validate_symbol:
     params:
         data_dir=DATA,
         default_exchange=WF.default_exchange,
+    group: "validate"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+        cpus_per_task=1,
     script:
         "../scripts/validate_symbol.py"

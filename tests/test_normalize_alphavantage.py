@@ -11,8 +11,8 @@ from cxq_data.errors import MalformedResponseError
 from cxq_data.normalize import ParseRequest, parse_body
 from cxq_data.schema import INTRADAY_SCHEMA, PARTITION_SCHEMA
 
-FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.timezone.utc)
-UTC = dt.timezone.utc
+FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.UTC)
+UTC = dt.UTC
 
 
 def daily_body() -> bytes:

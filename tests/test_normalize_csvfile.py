@@ -11,7 +11,7 @@ from cxq_data.errors import DataFormatError
 from cxq_data.normalize import ParseRequest, parse_body
 from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
 
-FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.timezone.utc)
+FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.UTC)
 DEFECTS = Path(__file__).parent / "data" / "yfinance_defects"
 
 

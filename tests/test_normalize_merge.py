@@ -12,7 +12,7 @@ from cxq_data.paths import DataLayout
 from cxq_data.raw import RawResponse, list_raw, write_raw
 from cxq_data.schema import INTRADAY_SCHEMA, PARTITION_SCHEMA
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T1 = dt.datetime(2024, 6, 1, tzinfo=UTC)
 T2 = dt.datetime(2024, 6, 8, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from cxq_data.errors import MalformedResponseError
 from cxq_data.normalize import ParseRequest, parse_body
 from cxq_data.schema import PARTITION_SCHEMA
 
-FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.timezone.utc)
+FETCHED = dt.datetime(2024, 6, 8, 1, 0, tzinfo=dt.UTC)
 BULK_HEADER = "<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>\n"
 
 # AAPL across its 4:1 split of 2020-08-31: Stooq publishes split-adjusted levels on both sides.
@@ -69,6 +69,7 @@ def test_header_only_is_empty_not_an_error():
         ("stooq_csv", STOOQ_CSV + "2020-09-01,1,2,abc,1.5,7\n", "line 4 column Low: not a number: 'abc'"),
         ("stooq_csv", STOOQ_CSV + "2020-09-01,1,2,0.5\n", "line 4: 4 fields, expected 6"),
         ("stooq_csv", STOOQ_CSV + "2020-13-01,1,2,0.5,1.5,7\n", "line 4 column Date: not a date"),
+        ("stooq_csv", STOOQ_CSV + "2020-09-01,1,2,0.5,1.5,inf\n", "volume out of range"),
         ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,D,2020083,000000,1,2,0.5,1.5,7,0\n", "line 2 column <DATE>"),
         ("stooq_bulk_txt", BULK_HEADER + "AAPL.US,D,20200831,000000,1,2,0.5,x1.5,7,0\n",
          "line 2 column <CLOSE>: not a number"),

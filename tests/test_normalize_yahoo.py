@@ -13,11 +13,11 @@ from cxq_data.paths import DataLayout
 from cxq_data.raw import RawResponse, write_raw
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 
-FETCHED = dt.datetime(2020, 9, 5, 12, 0, tzinfo=dt.timezone.utc)
+FETCHED = dt.datetime(2020, 9, 5, 12, 0, tzinfo=dt.UTC)
 
 
 def epoch(year: int, month: int, day: int, hour: int = 13, minute: int = 30) -> int:
-    return int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.timezone.utc).timestamp())
+    return int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
 
 
 def chart_body(zone: str, timestamps: list[int], close: list[float | None], *, open_=None, high=None, low=None,
@@ -98,7 +98,7 @@ def test_reverse_split_ratio_and_factor():
 
 def test_trading_date_uses_exchange_time_zone_not_utc():
     # ASX opens 10:00 AEDT = 23:00 UTC the previous calendar day.
-    monday_open = int(dt.datetime(2024, 1, 7, 23, 0, tzinfo=dt.timezone.utc).timestamp())
+    monday_open = int(dt.datetime(2024, 1, 7, 23, 0, tzinfo=dt.UTC).timestamp())
     tuesday_open = monday_open + 86_400
     bars, _ = parse(chart_body("Australia/Sydney", [monday_open, tuesday_open], close=[7.1, 7.2]))
     assert [b["date"] for b in bars] == [dt.date(2024, 1, 8), dt.date(2024, 1, 9)]
@@ -132,7 +132,7 @@ def test_intraday_body_gives_utc_timestamps():
     out = parse_body("yahoo_chart_json", ParseRequest(body, "x", FETCHED, intraday=True))
     assert out.bars.schema == INTRADAY_SCHEMA
     assert [r["ts"] for r in out.bars.to_pylist()] == [
-        dt.datetime(2024, 6, 7, 13, 30, tzinfo=dt.timezone.utc), dt.datetime(2024, 6, 7, 13, 35, tzinfo=dt.timezone.utc)]
+        dt.datetime(2024, 6, 7, 13, 30, tzinfo=dt.UTC), dt.datetime(2024, 6, 7, 13, 35, tzinfo=dt.UTC)]
 
 
 def test_normalize_record_reads_raw_file_and_manifest(tmp_path):

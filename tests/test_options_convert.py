@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +19,18 @@ from cxq_data.options.cbbo_table import CBBO_SCHEMA
 from cxq_data.options.dbn_convert import SchemaMismatchError, convert_dbn
 from cxq_data.options.dbn_stream import TruncatedDbnError
 from cxq_data.options.symbol_map import MappingError
-from cxq_data.options.synth import dbn_bytes, generate_day, symbology_document, write_cbbo_day, write_cbbo_file
+from cxq_data.options.synth import (
+    dbn_bytes,
+    generate_day,
+    symbology_document,
+    write_cbbo_day,
+    write_cbbo_file,
+)
 
 DBN = Path(__file__).parent / "data" / "dbn"
 OPRA_CBBO_1M = DBN / "databento-python" / "OPRA.PILLAR" / "test_data.cbbo-1m.dbn.zst"
 DAY = dt.date(2025, 8, 7)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _rows(path: Path) -> list[dict]:
@@ -58,7 +67,9 @@ def test_real_opra_cbbo_1m_fixture(tmp_path: Path) -> None:
 def _databento_frame(path: Path):  # type: ignore[no-untyped-def]
     import databento
 
-    df = databento.DBNStore.from_file(path).to_df().reset_index()
+    with warnings.catch_warnings():  # pandas deprecation warnings from inside databento, not ours
+        warnings.simplefilter("ignore")
+        df = databento.DBNStore.from_file(path).to_df().reset_index()
     return df.sort_values(["instrument_id", "ts_recv"], kind="stable").reset_index(drop=True)
 
 
@@ -148,9 +159,11 @@ def test_damaged_input_fails_and_writes_nothing(tmp_path: Path, how: str, compre
     out_dir.mkdir()
     existing = out_dir / "day.parquet"
     existing.write_bytes(b"previous good file")
+    threads_before = threading.active_count()
     with pytest.raises(error, match=message) as info:
-        convert_dbn(bad, existing)
+        convert_dbn(bad, existing, chunk_records=64)
     assert "bad.dbn" in str(info.value)
+    assert threading.active_count() == threads_before  # read-ahead / writer threads are gone
     assert existing.read_bytes() == b"previous good file"  # nothing good lost
     _no_leftovers(out_dir, {"day.parquet"})  # no temp file left
 
@@ -264,6 +277,14 @@ def test_deterministic_sorted_and_chunking_independent(tmp_path: Path) -> None:
     assert whole.cast(whole.schema).to_pylist() == chunked.to_pylist()  # same rows, same global order
     keys = [(r["expiration"], r["strike"], r["symbol"], r["ts_recv"]) for r in chunked.to_pylist()]
     assert keys == sorted(keys)
+    # row-group statistics on expiration/strike follow the global order: readers can prune
+    meta = pq.ParquetFile(tmp_path / "small.parquet").metadata
+    exp_index = meta.schema.to_arrow_schema().get_field_index("expiration")
+    spans = [(meta.row_group(i).column(exp_index).statistics.min, meta.row_group(i).column(exp_index).statistics.max)
+             for i in range(meta.num_row_groups)]
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert [c.column_index for c in meta.row_group(0).sorting_columns] == [
+        whole.schema.get_field_index(n) for n in ("expiration", "strike", "symbol", "ts_recv")]
 
 
 def test_key_value_metadata_and_source_hash_check(tmp_path: Path) -> None:
@@ -300,3 +321,26 @@ def test_all_undef_and_no_bid_rows_become_nulls(tmp_path: Path) -> None:
     assert no_bid and all(r["bid_sz"] == 0 and r["ask_px"] > 0 for r in no_bid)
     quoted = [r for r in rows if r["bid_px"] is not None]
     assert all(r["bid_px"] < r["ask_px"] for r in quoted)
+
+
+def test_records_out_of_time_order_give_the_same_table(tmp_path: Path) -> None:
+    day = generate_day(DAY, instruments=80)
+    shuffled = day.records[np.random.default_rng(1).permutation(len(day.records))]
+    (tmp_path / "s.dbn.zst").write_bytes(dbn_bytes([type(day)(day.day, shuffled, day.id_to_symbol)]))
+    (tmp_path / "o.dbn.zst").write_bytes(dbn_bytes([day]))
+    convert_dbn(tmp_path / "s.dbn.zst", tmp_path / "s.parquet", chunk_records=300)
+    convert_dbn(tmp_path / "o.dbn.zst", tmp_path / "o.parquet", chunk_records=300)
+    _same_records(tmp_path / "o.parquet", tmp_path / "s.parquet")
+
+
+def test_symbology_json_of_a_whole_job_is_cut_to_the_files_day(tmp_path: Path) -> None:
+    days = [DAY + dt.timedelta(days=k) for k in range(3)]
+    doc = symbology_document([generate_day(d, id_start=7_000) for d in days])  # same ids every day
+    src = write_cbbo_day(tmp_path / "mid.dbn.zst", days[1], mapping="none", id_start=7_000)
+    convert_dbn(src, tmp_path / "mid.parquet", symbology=doc)
+    convert_dbn(write_cbbo_day(tmp_path / "ref.dbn.zst", days[1], id_start=7_000), tmp_path / "ref.parquet")
+    _same_records(tmp_path / "ref.parquet", tmp_path / "mid.parquet")
+    from cxq_data.options.symbol_map import intervals_from_symbology
+
+    kept = intervals_from_symbology(doc, "symbology.json", (days[1], days[2]))
+    assert {iv.d0 for iv in kept} == {days[1]} and len(kept) == len(intervals_from_symbology(doc, "s")) // 3

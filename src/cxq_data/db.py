@@ -24,6 +24,7 @@ from cxq_data.paths import DataLayout
 if TYPE_CHECKING:
     import duckdb
 
+    from cxq_data.lake_batch import StagedDaily
     from cxq_data.serving import ServingSummary
 
 
@@ -150,11 +151,15 @@ class RefreshResult:
         return {"database": str(self.database), **self.serving.to_dict()}
 
 
-def refresh_serving(layout: DataLayout, *, grace_seconds: float | None = None) -> RefreshResult:
-    """Rebuild the serving layer, then the views (the one call of the CLI and of Snakemake)."""
+def refresh_serving(layout: DataLayout, *, grace_seconds: float | None = None,
+                    staged: StagedDaily | None = None) -> RefreshResult:
+    """Rebuild the serving layer, then the views (the one call of the CLI and of Snakemake).
+
+    ``staged``: daily partitions a batch run still holds in memory (``lake_batch.process_batch``).
+    """
     from cxq_data.serving import DEFAULT_GRACE_SECONDS, build_serving_locked, serving_lock
 
     grace = DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds
     with serving_lock(layout):  # the views must describe the manifests this call wrote
-        summary = build_serving_locked(layout, grace_seconds=grace)
+        summary = build_serving_locked(layout, grace_seconds=grace, staged=staged)
         return RefreshResult(summary, init_db(layout))

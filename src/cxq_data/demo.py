@@ -57,8 +57,8 @@ def _cli(*args: str) -> list[str]:
 
 def _daily(demo: DemoRun) -> None:
     demo.run("Fetch + process + serve the configured universe through Snakemake (make all)",
-             [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy", "--quiet", "rules",
-              "--configfile", "config/demo.yaml", "--resources", "alphavantage_api=1", "all"])
+             [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--scheduler", "greedy", "--quiet", "rules",
+              "--configfile", "config/demo.yaml", "--resources", "alphavantage_api=1"])
     demo.run("What the raw layer holds (immutable provider responses + manifests)",
              ["bash", "-c", f"find {demo.data_dir}/raw -name '*.manifest.json' | sort | head -n 6; "
                             f"echo ...; find {demo.data_dir}/raw -name '*.manifest.json' | wc -l"])
@@ -91,7 +91,7 @@ def _options(demo: DemoRun) -> None:
     demo.run("Options: validate S3 against the state markers", [*script, "--validate"])
     demo.run("Options: query the uploaded dataset on S3 with DuckDB",
              _cli("options", "query", "SELECT date, count(*) AS quotes, count(DISTINCT symbol) AS contracts, "
-                  "round(avg(ask_px - bid_px), 4) AS avg_spread FROM options GROUP BY date ORDER BY date"))
+                  "round(avg(ask_px - bid_px), 4) AS avg_spread FROM cbbo GROUP BY date ORDER BY date"))
 
 
 def run_demo(data_dir: Path = DEMO_DIR) -> int:

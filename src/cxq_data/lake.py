@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,15 +26,18 @@ import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
+from cxq_data.normalize.base import Normalized
 from cxq_data.lake_io import (
+    content_hash,
     parquet_bytes,
+    partition_bytes,
     remove_file_and_empty_parents,
     sha256_hex,
     write_if_changed,
     write_json_if_changed,
 )
 from cxq_data.paths import DataLayout
-from cxq_data.raw import RawRecord, list_raw, list_raw_symbols
+from cxq_data.raw import RawRecord, list_raw
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 from cxq_data.sources import source_name
 from cxq_data.symbols import validate_symbol
@@ -110,6 +112,7 @@ class _Writes:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
+    durable: bool = True  # False in batch runs: one sync barrier before the indexes instead
 
     def record(self, changed: bool) -> None:
         if changed:
@@ -167,24 +170,46 @@ def _canonical(table: pa.Table, schema: pa.Schema, key: str, what: str) -> pa.Ta
 
 def _split(table: pa.Table, keys: pa.Array) -> dict[Any, pa.Table]:
     """Rows of ``table`` grouped by ``keys`` (table sorted, so every group is a contiguous slice)."""
-    out: dict[Any, pa.Table] = {}
-    values = keys.to_pylist()
-    start = 0
-    for i in range(1, len(values) + 1):
-        if i == len(values) or values[i] != values[start]:
-            out[values[start]] = table.slice(start, i - start)
-            start = i
-    return out
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if not len(keys):
+        return {}
+    # Group starts from one vectorised comparison instead of a Python loop over every row.
+    starts = pc.indices_nonzero(pc.not_equal(keys[1:], keys[:-1])).to_pylist()
+    bounds = [0, *(i + 1 for i in starts), len(keys)]
+    return {keys[a].as_py(): table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])}
 
 
 def _file_entry(layout: DataLayout, path: Path, data: bytes, table: pa.Table, key: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"file": path.relative_to(layout.root).as_posix(), "sha256": sha256_hex(data),
                              "rows": table.num_rows, "bytes": len(data)}
-    if table.num_rows:
+    if table.num_rows:  # the table is sorted by key: first and last row are min and max
         col = table.column(key)
-        entry["min"] = _iso(pc.min(col).as_py())
-        entry["max"] = _iso(pc.max(col).as_py())
+        entry["min"] = _iso(col[0].as_py())
+        entry["max"] = _iso(col[-1].as_py())
     return entry
+
+
+def _reusable(layout: DataLayout, prior: dict[str, Any] | None, content: str) -> bool:
+    """The index already vouches for a file with this content, and that file is still there."""
+    if not prior or prior.get("content") != content:
+        return False
+    try:
+        return (layout.root / prior["file"]).stat().st_size == prior["bytes"]
+    except (OSError, KeyError):
+        return False
+
+
+def _write_partition(layout: DataLayout, path: Path, part: pa.Table, prior: dict[str, Any] | None,
+                     writes: _Writes) -> dict[str, Any]:
+    """One daily partition: skipped by content hash when unchanged (no encode, no read), else written."""
+    content = content_hash(part)
+    if _reusable(layout, prior, content) and prior is not None:
+        writes.record(False)
+        return prior
+    data = partition_bytes(part)
+    writes.record(write_if_changed(path, data, durable=writes.durable))
+    return {**_file_entry(layout, path, data, part, "date"), "content": content}
 
 
 def _iso(value: Any) -> str:
@@ -208,16 +233,19 @@ def _normalize_records(records: list[RawRecord]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ daily
-def _write_daily(layout: DataLayout, symbol: str, source: str, bars: pa.Table, writes: _Writes) -> dict[str, Any]:
+def _write_daily(layout: DataLayout, symbol: str, source: str, bars: pa.Table, writes: _Writes,
+                 prior: dict[str, Any] | None = None, parts: dict[int, pa.Table] | None = None) -> dict[str, Any]:
+    """Daily partitions of one symbol; ``prior`` = the previous index's ``daily`` entries (skip by hash).
+    The year tables are also put into ``parts`` when given."""
     what = f"{source}/{symbol} daily"
     table = _canonical(bars, PARTITION_SCHEMA, "date", what)
     years: dict[str, Any] = {}
     if table.num_rows:
         for year, part in _split(table, pc.year(table.column("date"))).items():
+            if parts is not None:
+                parts[year] = part
             path = layout.partition_file(symbol, source, year)
-            data = parquet_bytes(part)
-            writes.record(write_if_changed(path, data))
-            years[str(year)] = _file_entry(layout, path, data, part, "date")
+            years[str(year)] = _write_partition(layout, path, part, (prior or {}).get(str(year)), writes)
     base = layout.symbol_source_dir(symbol, source)
     for old in sorted(base.glob("year=*/data.parquet")) if base.is_dir() else []:
         if old.parent.name.removeprefix("year=") not in years:
@@ -232,7 +260,7 @@ def _write_actions(layout: DataLayout, symbol: str, source: str, actions: pa.Tab
         writes.removed += remove_file_and_empty_parents(path, layout.actions_dir)
         return None
     data = parquet_bytes(table)
-    writes.record(write_if_changed(path, data))
+    writes.record(write_if_changed(path, data, durable=writes.durable))
     return _file_entry(layout, path, data, table, "date")
 
 
@@ -257,7 +285,7 @@ def _write_intraday(layout: DataLayout, symbol: str, source: str, interval: str,
         for day, part in _split(table, utc_days).items():
             path = intraday_file(layout, interval, symbol, source, day)
             data = parquet_bytes(part)
-            writes.record(write_if_changed(path, data))
+            writes.record(write_if_changed(path, data, durable=writes.durable))
             days[day.isoformat()] = _file_entry(layout, path, data, part, "ts")
     base = layout.intraday_dir(interval) / f"symbol={symbol}" / f"source={source}"
     for old in sorted(base.glob("date=*/data.parquet")) if base.is_dir() else []:
@@ -267,6 +295,21 @@ def _write_intraday(layout: DataLayout, symbol: str, source: str, interval: str,
 
 
 # ---------------------------------------------------------------------------------------- public
+@dataclass
+class PendingSymbol:
+    """A processed (symbol, source) whose partitions are written but whose index is not (batch runs)."""
+
+    result: SymbolResult
+    index: dict[str, Any]
+    daily: dict[int, pa.Table] = field(default_factory=dict)  # year -> partition table (kept on request)
+
+    def commit(self, layout: DataLayout, durable: bool = True) -> SymbolResult:
+        """Write the index (after the partitions are durable); count it in the result."""
+        changed = write_json_if_changed(index_path(layout, self.result.symbol, self.result.source), self.index,
+                                        durable=durable)
+        return _counted(self.result, changed)
+
+
 def write_symbol(layout: DataLayout, source: str, symbol: str, normalized: Any,
                  raw_records: list[RawRecord] | None = None,
                  intraday: dict[str, pa.Table] | None = None) -> SymbolResult:
@@ -277,16 +320,18 @@ def write_symbol(layout: DataLayout, source: str, symbol: str, normalized: Any,
     """
     source, symbol = source_name(source), validate_symbol(symbol)
     writes = _Writes()
-    years = _write_daily(layout, symbol, source, normalized.bars, writes)
+    prior = (read_index(layout, symbol, source) or {}).get("daily")
+    years = _write_daily(layout, symbol, source, normalized.bars, writes, prior)
     actions = _write_actions(layout, symbol, source, normalized.actions, writes)
     intraday_entries = {}
     for interval, table in sorted((intraday or {}).items()):
         intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, table, writes)
-    return _finish(layout, symbol, source, years, actions, intraday_entries, raw_records or [], writes)
+    pending = _pending(layout, symbol, source, years, actions, intraday_entries, raw_records or [], writes)
+    return pending.commit(layout)
 
 
-def _finish(layout: DataLayout, symbol: str, source: str, years: dict[str, Any], actions: Any,
-            intraday: dict[str, Any], records: list[RawRecord], writes: _Writes) -> SymbolResult:
+def _pending(layout: DataLayout, symbol: str, source: str, years: dict[str, Any], actions: Any,
+             intraday: dict[str, Any], records: list[RawRecord], writes: _Writes) -> PendingSymbol:
     index = {
         "format": INDEX_FORMAT,
         "symbol": symbol,
@@ -297,26 +342,38 @@ def _finish(layout: DataLayout, symbol: str, source: str, years: dict[str, Any],
         "raw": [{"file": r.path.relative_to(layout.root).as_posix() if r.path.is_relative_to(layout.root)
                  else str(r.path), "kind": r.kind, "sha256": r.sha256} for r in records],
     }
-    # Written last (and only when it changes): its presence means every partition above is final.
-    writes.record(write_json_if_changed(index_path(layout, symbol, source), index))
     rows = sum(e["rows"] for e in years.values())
-    status = Status.WRITTEN if writes.written or writes.removed else Status.UNCHANGED
-    return SymbolResult(symbol, source, status, rows, sorted(int(y) for y in years), writes.written,
-                        writes.unchanged, writes.removed)
+    result = SymbolResult(symbol, source, Status.UNCHANGED, rows, sorted(int(y) for y in years), writes.written,
+                          writes.unchanged, writes.removed)
+    return PendingSymbol(result, index)
 
 
-def process_symbol(layout: DataLayout, source: str, symbol: str) -> SymbolResult:
-    """Normalize every raw record of (source, symbol), merge (latest fetch wins), write the lake + index.
+def _counted(result: SymbolResult, index_changed: bool) -> SymbolResult:
+    # The index is written last (and only when it changes): its presence means every partition is final.
+    if index_changed:
+        result.files_written += 1
+    else:
+        result.files_unchanged += 1
+    result.status = Status.WRITTEN if result.files_written or result.files_removed else Status.UNCHANGED
+    return result
 
-    Raises :class:`RawLayerError` when there is no raw file at all, or whatever the normalizer raises
-    for a bad file (the lake is left as it was: a partition is either the old or the new file).
+
+def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: bool = True,
+                   keep_daily: bool = False) -> PendingSymbol:
+    """Normalize every raw record of (source, symbol), merge (latest fetch wins) and write the
+    partitions; the index is left to :meth:`PendingSymbol.commit`.
+
+    With ``durable=False`` the partitions are not fsynced: the caller must call
+    ``lake_io.sync_barrier()`` before committing. ``keep_daily`` keeps the year tables in the result
+    (the serving build of a batch run then needs not read them back).
     """
     source, symbol = source_name(source), validate_symbol(symbol)
     daily = list_raw(layout, source, symbol, DAILY_KIND)
     kinds = intraday_kinds(layout, source, symbol)
     if not daily and not kinds:
         raise RawLayerError(f"{source}/{symbol}: no raw files under {layout.raw_dir(source, symbol)}")
-    writes = _Writes()
+    writes = _Writes(durable=durable)
+    prior = (read_index(layout, symbol, source) or {}).get("daily")
     records = list(daily)
     intraday_entries = {}
     for kind in kinds:
@@ -325,35 +382,37 @@ def process_symbol(layout: DataLayout, source: str, symbol: str) -> SymbolResult
         interval = kind.removeprefix(INTRADAY_PREFIX)
         bars = _normalize_records(kind_records).bars
         intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, bars, writes)
-    if daily:
-        merged = _normalize_records(daily)
-        years = _write_daily(layout, symbol, source, merged.bars, writes)
-        actions = _write_actions(layout, symbol, source, merged.actions, writes)
-    else:  # intraday only: leave no stale daily data behind
-        years = _write_daily(layout, symbol, source, PARTITION_SCHEMA.empty_table(), writes)
-        actions = _write_actions(layout, symbol, source, ACTIONS_SCHEMA.empty_table(), writes)
-    return _finish(layout, symbol, source, years, actions, intraday_entries, records, writes)
+    # Intraday only: empty daily tables, so that no stale daily data is left behind.
+    merged = _normalize_records(daily) if daily else Normalized(PARTITION_SCHEMA.empty_table(),
+                                                                ACTIONS_SCHEMA.empty_table())
+    parts: dict[int, pa.Table] = {}
+    years = _write_daily(layout, symbol, source, merged.bars, writes, prior, parts)
+    actions = _write_actions(layout, symbol, source, merged.actions, writes)
+    pending = _pending(layout, symbol, source, years, actions, intraday_entries, records, writes)
+    if keep_daily:
+        pending.daily = parts
+    return pending
+
+
+def process_symbol(layout: DataLayout, source: str, symbol: str) -> SymbolResult:
+    """Normalize every raw record of (source, symbol), merge (latest fetch wins), write the lake + index.
+
+    Raises :class:`RawLayerError` when there is no raw file at all, or whatever the normalizer raises
+    for a bad file (the lake is left as it was: a partition is either the old or the new file).
+    """
+    return prepare_symbol(layout, source, symbol).commit(layout)
 
 
 def process(layout: DataLayout, source: str, symbols: list[str] | None = None,
-            progress: bool = True) -> ProcessSummary:
-    """:func:`process_symbol` for many symbols (default: every symbol in raw/{source}).
+            progress: bool = True, workers: int | None = None) -> ProcessSummary:
+    """:func:`process_symbol` for many symbols (default: every symbol in raw/{source}), in worker
+    processes with one durability barrier (see :mod:`cxq_data.lake_batch`).
 
     One failing symbol never stops the others; its row in the summary says why.
     """
-    source = source_name(source)
-    todo = symbols if symbols is not None else list_raw_symbols(layout, source)
-    from tqdm import tqdm
+    from cxq_data.lake_batch import process_batch
 
-    results = []
-    bar = tqdm(todo, desc=f"process {source}", unit="symbol", file=sys.stderr,
-               disable=not progress or not sys.stderr.isatty())
-    for raw_symbol in bar:
-        try:
-            results.append(process_symbol(layout, source, raw_symbol))
-        except (CxqError, ValueError, OSError, pa.ArrowException) as exc:
-            results.append(SymbolResult(str(raw_symbol), source, Status.FAILED, reason=str(exc)))
-    return ProcessSummary(results)
+    return process_batch(layout, source, symbols, workers=workers, progress=progress).summary
 
 
 def lake_summary(layout: DataLayout) -> list[dict[str, Any]]:

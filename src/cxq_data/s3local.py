@@ -20,8 +20,12 @@ class LocalS3:
     _server: Any = None
 
     def __enter__(self) -> "LocalS3":
+        import logging
+
         import boto3
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log in the demo
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()

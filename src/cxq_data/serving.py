@@ -21,9 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -33,16 +34,21 @@ from cxq_data.lake import iter_indexes
 from cxq_data.lake_io import (
     SERVING_ROW_GROUP_ROWS,
     parquet_bytes,
-    read_parquet_bytes,
+    read_parquet_source,
     sha256_hex,
     write_json_if_changed,
 )
 from cxq_data.paths import DataLayout
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 
+if TYPE_CHECKING:
+    from cxq_data.lake_batch import StagedDaily
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 DEFAULT_GRACE_SECONDS = 600
+_READ_THREADS = 4  # small-file reads: overlap Python overhead with decoding
+_BUILD_THREADS = 2  # serving files encoded concurrently (one per core here; each holds ~1M rows)
 _SYMBOL_FIELD = pa.field("symbol", pa.string(), nullable=False)
 
 Entry = tuple[tuple[Any, ...], dict[str, Any]]  # (partition key values, index file entry)
@@ -143,9 +149,10 @@ def _ts(value: dt.datetime) -> str:
 
 
 # ------------------------------------------------------------------------------------- building
-def _group_inputs(layout: DataLayout, spec: DatasetSpec) -> dict[tuple[Any, ...], list[tuple[str, dict]]]:
+def _group_inputs(layout: DataLayout, spec: DatasetSpec,
+                  indexes: list[dict[str, Any]] | None = None) -> dict[tuple[Any, ...], list[tuple[str, dict]]]:
     groups: dict[tuple[Any, ...], list[tuple[str, dict]]] = {}
-    for _, index in iter_indexes(layout):
+    for index in indexes if indexes is not None else (i for _, i in iter_indexes(layout)):
         for key, entry in spec.entries(index):
             groups.setdefault(key, []).append((index["symbol"], entry))
     for members in groups.values():
@@ -161,24 +168,47 @@ def _group_dir(spec: DatasetSpec, key: tuple[Any, ...]) -> str:
     return "/".join(f"{name}={value}" for name, value in zip(spec.keys, key))
 
 
-def _compact(layout: DataLayout, spec: DatasetSpec, members: list[tuple[str, dict]]) -> pa.Table:
+def _read_partition(layout: DataLayout, symbol: str, entry: dict[str, Any]) -> pa.Table:
+    path = layout.root / entry["file"]
+    try:
+        return read_parquet_source(str(path))
+    except (OSError, pa.ArrowException) as exc:
+        raise ServingError(f"{path}: cannot read lake partition of {symbol} ({exc})") from exc
+
+
+def _member_tables(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], members: list[tuple[str, dict]],
+                   staged: StagedDaily | None) -> list[pa.Table]:
+    """Each member's partition: from the batch run's memory when it staged exactly that file, else read
+    from disk (threads: Parquet decoding releases the GIL)."""
+    tables: list[pa.Table | None] = [None] * len(members)
+    if staged is not None and spec.name == "daily":
+        tables = [staged.partition(key, symbol, e["sha256"]) for symbol, e in members]  # type: ignore[arg-type]
+    missing = [i for i, t in enumerate(tables) if t is None]
+    if missing:
+        with ThreadPoolExecutor(_READ_THREADS) as pool:
+            read = pool.map(lambda i: _read_partition(layout, *members[i]), missing)
+            for i, table in zip(missing, read):
+                tables[i] = table
+    return tables  # type: ignore[return-value]
+
+
+def _compact(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], members: list[tuple[str, dict]],
+             staged: StagedDaily | None = None) -> pa.Table:
     """Concatenate the members' partitions with a symbol column. Members are sorted by symbol and
-    each partition by date/ts, so the result is sorted by (symbol, date) without a sort."""
+    each partition by date/ts, so the result is sorted by (symbol, date) without a sort. One chunk:
+    the Parquet bytes then do not depend on where the rows came from (disk or memory)."""
     parts = []
-    for symbol, entry in members:
-        path = layout.root / entry["file"]
-        try:
-            table = read_parquet_bytes(path.read_bytes())
-        except (OSError, pa.ArrowException) as exc:
-            raise ServingError(f"{path}: cannot read lake partition of {symbol} ({exc})") from exc
+    for (symbol, _), table in zip(members, _member_tables(layout, spec, key, members, staged)):
         symbols = pa.array([symbol] * table.num_rows, pa.string())
         parts.append(table.select(spec.columns.names).cast(spec.columns).add_column(0, _SYMBOL_FIELD, symbols))
-    return pa.concat_tables(parts).cast(spec.schema) if parts else spec.schema.empty_table()
+    if not parts:
+        return spec.schema.empty_table()
+    return pa.concat_tables(parts).cast(spec.schema).combine_chunks()
 
 
 def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...],
-                 members: list[tuple[str, dict]]) -> dict[str, Any]:
-    table = _compact(layout, spec, members)
+                 members: list[tuple[str, dict]], staged: StagedDaily | None = None) -> dict[str, Any]:
+    table = _compact(layout, spec, key, members, staged)
     data = parquet_bytes(table, row_group_size=SERVING_ROW_GROUP_ROWS)
     digest = sha256_hex(data)
     rel = f"{_group_dir(spec, key)}/part-{digest[:20]}.parquet"
@@ -224,22 +254,28 @@ def _retire(old: dict[str, Any], current: set[str], dataset_dir: Path, spec: Dat
 
 
 def build_dataset(layout: DataLayout, spec: DatasetSpec, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                  now: dt.datetime | None = None) -> DatasetSummary:
+                  now: dt.datetime | None = None, indexes: list[dict[str, Any]] | None = None,
+                  staged: StagedDaily | None = None) -> DatasetSummary:
     """Rebuild the changed groups of one dataset and swap its manifest (call under the serving lock)."""
     now = now or _now()
     summary = DatasetSummary(spec.name)
     dataset_dir = layout.serving_dataset(spec.name)
     old = read_manifest(layout, spec.name)
     previous = {tuple(f[k] for k in spec.keys): f for f in old.get("files", [])}
-    files = []
-    for key, members in sorted(_group_inputs(layout, spec).items()):
+    files: list[dict[str, Any]] = []
+    todo = []
+    for key, members in sorted(_group_inputs(layout, spec, indexes).items()):
         prior = previous.get(key)
         if prior and prior["inputs"] == _signature(members) and (dataset_dir / prior["path"]).exists():
             files.append(prior)
             summary.unchanged += 1
         else:
-            files.append(_build_group(layout, spec, key, members))
-            summary.rebuilt += 1
+            todo.append((key, members))
+    # Groups are independent: encode them on threads (pyarrow's writer releases the GIL).
+    with ThreadPoolExecutor(_BUILD_THREADS) as pool:
+        files += pool.map(lambda job: _build_group(layout, spec, *job, staged), todo)
+    summary.rebuilt += len(todo)
+    files.sort(key=lambda f: tuple(f[k] for k in spec.keys))
     current = {f["path"] for f in files}
     for folder in {(dataset_dir / p).parent for p in current}:
         remove_stale_temps(folder)
@@ -260,16 +296,20 @@ def serving_lock(layout: DataLayout) -> Any:
 
 
 def build_serving_locked(layout: DataLayout, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                         now: dt.datetime | None = None) -> ServingSummary:
+                         now: dt.datetime | None = None, staged: StagedDaily | None = None) -> ServingSummary:
     """:func:`build_serving` for a caller that already holds :func:`serving_lock`."""
-    return ServingSummary([build_dataset(layout, spec, grace_seconds=grace_seconds, now=now) for spec in DATASETS])
+    indexes = [index for _, index in iter_indexes(layout)]  # read once for every dataset
+    return ServingSummary([build_dataset(layout, spec, grace_seconds=grace_seconds, now=now, indexes=indexes,
+                                         staged=staged) for spec in DATASETS])
 
 
 def build_serving(layout: DataLayout, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                  now: dt.datetime | None = None) -> ServingSummary:
+                  now: dt.datetime | None = None, staged: StagedDaily | None = None) -> ServingSummary:
     """Compact the lake into immutable serving files and swap each dataset's manifest.
 
     Serialized by a file lock under ``state/`` so two refreshes never interleave their manifests.
+    ``staged`` (from ``lake_batch.process_batch(keep_tables=True)``) supplies daily partitions from
+    memory; any partition it does not hold with the indexed sha256 is read from disk.
     """
     with serving_lock(layout):
-        return build_serving_locked(layout, grace_seconds=grace_seconds, now=now)
+        return build_serving_locked(layout, grace_seconds=grace_seconds, now=now, staged=staged)

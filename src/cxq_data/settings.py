@@ -43,6 +43,8 @@ class ProviderSettings:
     timeout_s: float = 20.0
     max_retries: int = 4
     backoff_base_s: float = 1.0
+    av_min_interval_s: float = 1.0  # Alpha Vantage burst limit: >= 1 s between requests (all processes)
+    av_daily_limit: int = 25  # free-key requests per UTC day (premium keys: no cap)
 
     @classmethod
     def from_env(cls) -> "ProviderSettings":
@@ -57,6 +59,8 @@ class ProviderSettings:
             timeout_s=float(os.environ.get("CXQ_HTTP_TIMEOUT", cls.timeout_s)),
             max_retries=int(os.environ.get("CXQ_HTTP_RETRIES", cls.max_retries)),
             backoff_base_s=float(os.environ.get("CXQ_BACKOFF_BASE", cls.backoff_base_s)),
+            av_min_interval_s=float(os.environ.get("CXQ_AV_MIN_INTERVAL", cls.av_min_interval_s)),
+            av_daily_limit=int(os.environ.get("CXQ_AV_DAILY_LIMIT", cls.av_daily_limit)),
         )
 
     def secrets(self) -> list[str]:

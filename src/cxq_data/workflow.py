@@ -26,7 +26,7 @@ PACKAGE_DIR = Path(cxq_data.__file__).parent
 
 # Modules whose code determines the bytes of a source's processed partitions. A change to one of them
 # makes Snakemake rebuild exactly the partitions of the sources that use it.
-_COMMON_LAKE_CODE = ("normalize/base.py", "lake.py", "schema.py")
+_COMMON_LAKE_CODE = ("normalize/base.py", "normalize/tables.py", "lake.py", "lake_io.py", "schema.py")
 _SOURCE_CODE = {
     Source.YFINANCE.value: ("normalize/yahoo.py",),
     Source.ALPHAVANTAGE.value: ("normalize/alphavantage.py",),

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import multiprocessing
 import os
+import sys
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from cxq_data.atomic import atomic_write_json, copy_stream_atomic
 from cxq_data.errors import CxqError, InvalidSymbolError
@@ -76,10 +79,10 @@ def store_bulk_zip(layout: DataLayout, source: str, path: Path, fetched_at: dt.d
     """Keep the ZIP under raw/<source>/_bulk/ (once per content); return the stored path."""
     sha = file_sha256(path)
     folder = layout.raw / source / BULK_DIR
-    if folder.is_dir():
-        for existing in sorted(folder.glob(f"*-{sha[:12]}.zip")):
-            if file_sha256(existing) == sha:
-                return existing
+    for manifest_path in sorted(folder.glob(f"*-{sha[:12]}.zip{MANIFEST_SUFFIX}")):
+        existing = manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)])
+        if existing.is_file() and json.loads(manifest_path.read_text()).get("sha256") == sha:
+            return existing  # same content already kept: the raw layer stores it once
     dest = folder / f"{fetched_at.strftime('%Y%m%dT%H%M%S%fZ')}-{sha[:12]}.zip"
     with open(path, "rb") as src:
         size = copy_stream_atomic(src, dest)
@@ -116,25 +119,35 @@ def plan_members(names: list[str], only_symbol: str | None) -> tuple[list[tuple[
     return planned, skipped
 
 
-def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int,
-             on_done: Callable[[int], None] = lambda n: None) -> list[MemberResult]:
+def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int, progress: bool = False,
+             desc: str = "") -> list[MemberResult]:
     """Import planned members, in worker processes when ``workers > 1``; results in member order."""
     chunks = [planned[i:i + CHUNK_MEMBERS] for i in range(0, len(planned), CHUNK_MEMBERS)]
+    pool = _pool(min(workers, len(chunks))) if workers > 1 and len(chunks) > 1 else None
+    # The pool exists before tqdm starts its monitor thread: a fork never copies a running thread.
+    from tqdm import tqdm
+
     results: list[MemberResult] = []
-    for chunk_results in _map_chunks(job, chunks, workers):
-        results.extend(chunk_results)
-        on_done(len(chunk_results))
+    try:
+        batches = (pool.imap_unordered(_import_chunk_star, [(job, c) for c in chunks]) if pool
+                   else (import_chunk(job, c) for c in chunks))
+        with tqdm(total=len(planned), disable=not progress, unit="member", file=sys.stderr, desc=desc) as bar:
+            for chunk_results in batches:
+                results.extend(chunk_results)
+                bar.update(len(chunk_results))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return sorted(results, key=lambda r: r.member)
 
 
-def _map_chunks(job: BulkJob, chunks: list[list[tuple[str, str]]], workers: int) -> Iterator[list[MemberResult]]:
-    if workers <= 1 or len(chunks) <= 1:
-        yield from (import_chunk(job, chunk) for chunk in chunks)
-        return
-    # spawn: no fork of a parent that may hold threads (tqdm's monitor) or open ZIP handles.
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(min(workers, len(chunks))) as pool:
-        yield from pool.imap_unordered(_import_chunk_star, [(job, chunk) for chunk in chunks])
+def _pool(processes: int) -> Any:
+    # fork where it exists: workers start in milliseconds and need no importable __main__ (spawn
+    # fails for `python -` and some notebooks); elsewhere the platform default.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(processes)
 
 
 def _import_chunk_star(args: tuple[BulkJob, list[tuple[str, str]]]) -> list[MemberResult]:
@@ -147,7 +160,13 @@ def import_chunk(job: BulkJob, chunk: list[tuple[str, str]]) -> list[MemberResul
     results = []
     with zipfile.ZipFile(job.zip_path) as archive, RawBatchWriter(layout, durable=job.durable) as writer:
         for member, symbol in chunk:
-            results.append(_import_member(job, archive.read(member), member, symbol, layout, writer))
+            try:
+                data = archive.read(member)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, truncated member
+                results.append(MemberResult(member, symbol, "skipped", reason=f"unreadable member: {exc}",
+                                            is_error=True))
+                continue
+            results.append(_import_member(job, data, member, symbol, layout, writer))
     return results
 
 
@@ -156,6 +175,9 @@ def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: 
     ticker = bulk_ticker(data)
     if ticker is None:
         return MemberResult(member, symbol, "skipped", reason="no rows")
+    digest = hashlib.sha256(data).hexdigest()
+    if latest_sha256(layout, job.source, symbol) == digest:  # parsed and stored before: skip the parse
+        return MemberResult(member, symbol, "unchanged", _count_rows(data))
     try:
         if from_stooq_ticker(ticker) != symbol:
             return MemberResult(member, symbol, "skipped", reason=f"<TICKER> {ticker!r} does not match the member name",
@@ -163,14 +185,16 @@ def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: 
         rows = parse_body(RawFormat.STOOQ_BULK_TXT, ParseRequest(data, f"{job.zip_name}:{member}", job.fetched_at)).bars
     except CxqError as exc:
         return MemberResult(member, symbol, "skipped", reason=str(exc), is_error=True)
-    digest = hashlib.sha256(data).hexdigest()
-    if latest_sha256(layout, job.source, symbol) == digest:
-        return MemberResult(member, symbol, "unchanged", rows.num_rows)
     extra = {"format": RawFormat.STOOQ_BULK_TXT.value, "origin": job.zip_name, "member": member,
              "bulk_file": job.bulk_file}
     writer.add(RawResponse(job.source, symbol, data, "txt", http_status=None, content_type="text/plain",
                            extra=extra, fetched_at=job.fetched_at), digest)
     return MemberResult(member, symbol, "imported", rows.num_rows)
+
+
+def _count_rows(data: bytes) -> int:
+    """Data rows of a member already stored (non-empty lines after the header)."""
+    return sum(1 for line in data.splitlines()[1:] if line.strip())
 
 
 def default_workers() -> int:

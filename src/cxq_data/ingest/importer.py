@@ -105,6 +105,8 @@ def detect_format(data: bytes, source: str, name: str) -> RawFormat:
     head = first_line(data)
     if not head:
         raise DataFormatError(f"{name}: empty file")
+    if "," not in head:  # "No data", "Exceeded the daily hits limit", a plain-text error page ...
+        raise DataFormatError(f"{name}: line 1 is not a CSV header: {head[:120]!r}")
     if is_bulk_header(head):
         return RawFormat.STOOQ_BULK_TXT
     if source == Source.STOOQ.value and is_stooq_csv_header(head):
@@ -151,8 +153,6 @@ def _import_bulk_zip(layout: DataLayout, file: Path, source: str, symbol: str | 
                      workers: int, durable: bool) -> ImportSummary:
     import zipfile
 
-    from tqdm import tqdm
-
     try:
         with zipfile.ZipFile(file) as archive:
             names = archive.namelist()
@@ -165,9 +165,7 @@ def _import_bulk_zip(layout: DataLayout, file: Path, source: str, symbol: str | 
     stored = store_bulk_zip(layout, source, file, fetched_at)
     job = BulkJob(str(layout.root), str(file), file.name, str(stored.relative_to(layout.root)), source, fetched_at,
                   durable)
-    show = progress and sys.stderr.isatty()
-    with tqdm(total=len(planned), disable=not show, unit="member", file=sys.stderr, desc=file.name) as bar:
-        results = run_bulk(job, planned, workers, bar.update)
+    results = run_bulk(job, planned, workers, progress and sys.stderr.isatty(), file.name)
     return _bulk_summary(file, source, stored, results, skipped)
 
 

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, dumps_json, fsync_dir
 from cxq_data.paths import DataLayout
@@ -98,7 +99,7 @@ class RawBatchWriter:
         batch, self._pending = self._pending, []
         _remove_temps(batch)
 
-    def __enter__(self) -> "RawBatchWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

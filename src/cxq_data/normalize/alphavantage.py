@@ -19,7 +19,7 @@ import functools
 import zoneinfo
 from typing import Any
 
-from cxq_data.normalize.base import Normalized, ParseRequest, Parser
+from cxq_data.normalize.base import Normalized, Parser, ParseRequest
 from cxq_data.normalize.tables import (
     ActionRows,
     BarColumns,
@@ -121,4 +121,4 @@ def _timestamp(key: str, zone: dt.tzinfo, name: str) -> dt.datetime:
         local = dt.datetime.strptime(key.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise provider_error(name, f"not a timestamp 'YYYY-MM-DD HH:MM:SS': {key[:40]!r}") from None
-    return local.replace(tzinfo=zone).astimezone(dt.timezone.utc)
+    return local.replace(tzinfo=zone).astimezone(dt.UTC)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -128,7 +128,7 @@ def parse_float(text: str, file: object, where: str, provider: bool) -> float | 
 
 def parse_volume(text: str, file: object, where: str, provider: bool) -> int | None:
     number = parse_float(text, file, where, provider)
-    return None if number is None else int(round(number))
+    return None if number is None else round(number)
 
 
 def json_number(value: object, file: object, where: str) -> float | None:
@@ -153,7 +153,8 @@ def _last_per_key(keys: np.ndarray, keep_duplicates: bool) -> np.ndarray:
 
 
 def _ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
-    return pa.array([ingested_at] * n, type=pa.timestamp("us", tz="UTC"))
+    micros = np.full(n, _epoch_us(ingested_at), dtype=np.int64)  # no per-row datetime objects
+    return pa.array(micros, type=pa.timestamp("us", tz="UTC"))
 
 
 def bars_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
@@ -195,7 +196,7 @@ def intraday_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: 
 
 
 def _epoch_us(ts: dt.datetime) -> int:
-    delta = ts.astimezone(dt.timezone.utc) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    delta = ts.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -109,7 +109,7 @@ def _local_time(epoch: Any, zone: dt.tzinfo, name: str, where: str) -> dt.dateti
     if isinstance(epoch, bool) or not isinstance(epoch, (int, float, str)):
         raise provider_error(name, f"{where}: not an epoch timestamp: {str(epoch)[:40]!r}")
     try:
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).astimezone(zone)
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC).astimezone(zone)
     except (ValueError, OverflowError, OSError):
         raise provider_error(name, f"{where}: not an epoch timestamp: {str(epoch)[:40]!r}") from None
 
@@ -160,8 +160,8 @@ def _bars(timestamps: list[Any], columns: dict[str, list[Any]], zone: dt.tzinfo,
         factor = _later_split_factor(local.date(), splits)
         o, h, lo, c = (None if p is None else p * factor for p in prices)
         volume = json_number(columns["volume"][i], req.name, f"{where} volume")
-        vol = None if volume is None else int(round(volume / factor))
+        vol = None if volume is None else round(volume / factor)
         adj = json_number(columns["adjclose"][i], req.name, f"{where} adjclose")
-        bars.append(local.astimezone(dt.timezone.utc) if req.intraday else local.date(), o, h, lo, c, adj, vol)
+        bars.append(local.astimezone(dt.UTC) if req.intraday else local.date(), o, h, lo, c, adj, vol)
     return bars
 

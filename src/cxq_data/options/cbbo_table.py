@@ -20,7 +20,8 @@ UNDEF_PRICE = np.int64(2**63 - 1)
 UNDEF_TIMESTAMP = np.uint64(2**64 - 1)
 FIXED_PRICE_SCALE = 1e9
 CBBO_RTYPES = {"cbbo-1m": 193, "cbbo-1s": 192}
-SORT_ORDER = "expiration,strike,symbol,ts_recv"
+SORT_COLUMNS = ("expiration", "strike", "symbol", "ts_recv")  # non-OCC symbols (null expiration) last
+SORT_ORDER = ",".join(SORT_COLUMNS)
 
 TS = pa.timestamp("ns", tz="UTC")
 CBBO_SCHEMA = pa.schema(

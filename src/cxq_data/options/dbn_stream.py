@@ -12,6 +12,7 @@ data, and its readers either materialise the whole day or build pandas frames pe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import struct
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from cxq_data.errors import DataFormatError
+from cxq_data.options.prefetch import prefetch
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
@@ -95,7 +97,8 @@ class RecordReader:
 
     def __init__(self, stream: DbnByteStream) -> None:
         self._stream = stream
-        self._pieces = stream.chunks()
+        # decompression (GIL released) runs one thread ahead of the numpy work on the records
+        self._pieces = prefetch(stream.chunks(), depth=16)
         self._buffer = bytearray()
         self.records_read = 0
 
@@ -106,6 +109,10 @@ class RecordReader:
                 return False
             self._buffer += piece
         return True
+
+    def close(self) -> None:
+        """Stop the read-ahead thread (also on error paths)."""
+        self._pieces.close()
 
     def read_header(self) -> DbnHeader:
         import databento_dbn
@@ -125,29 +132,52 @@ class RecordReader:
         del self._buffer[: _PREFIX_LEN + length]
         return DbnHeader(version=int(metadata.version), metadata=metadata, compressed=self._stream.compressed)
 
+    def _take(self, want: int) -> bytearray:
+        """Up to ``want`` bytes in a fresh buffer, copying each decompressed byte exactly once."""
+        out = bytearray(want)
+        view, pos = memoryview(out), 0
+        rest = memoryview(bytes(self._buffer))  # what the header read left over
+        self._buffer = bytearray()
+        while pos < want:
+            if not len(rest):
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                rest = memoryview(piece)
+            n = min(want - pos, len(rest))
+            view[pos : pos + n] = rest[:n]
+            rest, pos = rest[n:], pos + n
+        self._buffer = bytearray(rest)
+        del view
+        if pos < want:
+            del out[pos:]
+        return out
+
     def iter_chunks(self, dtype: np.dtype, chunk_records: int) -> Iterator[np.ndarray]:
         """Yield record arrays of up to ``chunk_records``; a partial trailing record raises."""
         size = dtype.itemsize
-        want = size * chunk_records
         while True:
-            complete = self._fill(want)
-            usable = len(self._buffer) if complete else len(self._buffer) - len(self._buffer) % size
-            usable = min(usable, want)
-            if usable:
-                records = np.frombuffer(self._buffer[:usable], dtype=dtype)
-                del self._buffer[:usable]
+            block = self._take(size * chunk_records)
+            whole = len(block) - len(block) % size
+            if whole:
+                records = np.frombuffer(block, dtype=dtype, count=whole // size)
                 self.records_read += len(records)
                 yield records
-            if not complete:
-                break
-        if self._buffer:
-            raise TruncatedDbnError(
-                f"{self._stream.name}: truncated file: {len(self._buffer)} trailing byte(s) after "
-                f"{self.records_read} whole {size}-byte records"
-            )
+            if len(block) < size * chunk_records:
+                if len(block) != whole:
+                    raise TruncatedDbnError(
+                        f"{self._stream.name}: truncated file: {len(block) - whole} trailing byte(s) after "
+                        f"{self.records_read} whole {size}-byte records"
+                    )
+                return
 
 
-def open_records(fh: BinaryIO, path: Path | str) -> tuple[DbnByteStream, RecordReader, DbnHeader]:
+@contextlib.contextmanager
+def open_records(fh: BinaryIO, path: Path | str) -> Iterator[tuple[DbnByteStream, RecordReader, DbnHeader]]:
+    """Open a DBN stream, decode its header; the read-ahead thread stops when the block exits."""
     stream = DbnByteStream(fh, str(path))
     reader = RecordReader(stream)
-    return stream, reader, reader.read_header()
+    try:
+        yield stream, reader, reader.read_header()
+    finally:
+        reader.close()

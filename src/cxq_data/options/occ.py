@@ -86,6 +86,11 @@ class OccColumns:
     strike: np.ndarray  # float64 (NaN where invalid)
     valid: np.ndarray  # bool
 
+    def take(self, order: np.ndarray) -> OccColumns:
+        """The same columns re-ordered (``order`` as returned by :meth:`sort_order`)."""
+        return OccColumns([self.root[i] for i in order], self.expiration_days[order], [self.right[i] for i in order],
+                          self.strike[order], self.valid[order])
+
     def sort_order(self, symbols: Sequence[str]) -> np.ndarray:
         """Indices ordering symbols by (expiration, strike, symbol); non-OCC symbols last by name.
 

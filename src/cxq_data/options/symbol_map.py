@@ -98,7 +98,13 @@ def load_symbology_json(source: Path | Mapping[str, Any]) -> tuple[dict[str, Any
     return doc, str(path)
 
 
-def intervals_from_symbology(doc: Mapping[str, Any], origin: str) -> list[Interval]:
+def intervals_from_symbology(doc: Mapping[str, Any], origin: str,
+                             window: tuple[dt.date, dt.date] | None = None) -> list[Interval]:
+    """Intervals of a symbology.json; with ``window`` only those overlapping [start, end).
+
+    A whole job's symbology.json has ~10k symbols x 127 days; one day file needs 1/127 of it.
+    """
+    lo, hi = (window[0].isoformat(), window[1].isoformat()) if window else ("", "9999")
     result = doc.get("result")
     if not isinstance(result, Mapping):
         raise MappingError(f"{origin}: no 'result' object (want the shape of symbology.resolve)")
@@ -107,7 +113,8 @@ def intervals_from_symbology(doc: Mapping[str, Any], origin: str) -> list[Interv
         if not isinstance(spans, list):
             raise MappingError(f"{origin}: result[{key!r}] is not a list of intervals")
         try:
-            entries[key] = [(s["d0"], s["d1"], s["s"]) for s in spans]
+            # ISO dates compare as strings: skip other days without parsing them
+            entries[key] = [(s["d0"], s["d1"], s["s"]) for s in spans if str(s["d1"]) > lo and str(s["d0"]) < hi]
         except (KeyError, TypeError) as exc:
             raise MappingError(f"{origin}: result[{key!r}] interval lacks d0/d1/s") from exc
     key_is_id = str(doc.get("stype_in", "")) == _ID_STYPE
@@ -204,6 +211,15 @@ class SymbolMap:
         return codes
 
 
+def _file_window(metadata: Any) -> tuple[dt.date, dt.date] | None:
+    """UTC dates [start, end) the DBN file covers, from its header (None if open-ended)."""
+    start, end = int(metadata.start or 0), metadata.end
+    if not end or int(end) <= start:
+        return None
+    last = (int(end) - 1) // NS_PER_DAY
+    return EPOCH + dt.timedelta(days=start // NS_PER_DAY), EPOCH + dt.timedelta(days=last + 1)
+
+
 def build_symbol_map(metadata: Any, symbology: Path | Mapping[str, Any] | None, *, context: str) -> SymbolMap:
     """Choose the mapping: file metadata, else symbology.json, else fail (parent keys don't count)."""
     rejected: list[str] = []
@@ -217,7 +233,7 @@ def build_symbol_map(metadata: Any, symbology: Path | Mapping[str, Any] | None, 
         rejected.append("its metadata has no symbol mappings")
     if symbology is not None:
         doc, origin = load_symbology_json(symbology)
-        from_json = intervals_from_symbology(doc, origin)
+        from_json = intervals_from_symbology(doc, origin, _file_window(metadata))
         json_parents = parent_symbols(from_json)
         if from_json and not json_parents:
             return SymbolMap.from_intervals(from_json, origin)

@@ -231,7 +231,7 @@ def symbology_document(days: Sequence[SynthDay], *, stype_in: str = "raw_symbol"
 
 
 # write_batch_zip lives in synth_batch.py (kept apart so each module stays small).
-from cxq_data.options.synth_batch import ZipDefect, write_batch_zip  # noqa: E402
+from cxq_data.options.synth_batch import ZipDefect, write_batch_zip
 
 __all__ = ["SynthDay", "ZipDefect", "dbn_bytes", "generate_day", "symbology_document", "write_batch_zip",
            "write_cbbo_day", "write_cbbo_file"]

@@ -124,23 +124,24 @@ def write_batch_zip(path: Path | str, days: list[dt.date], *,
         defects = {ZipDefect(c) for c in corrupt}
     path = Path(path)
     job_id = job_id or path.stem
-    data_files, generated = _day_files(sorted(days), defects, instruments=instruments, minutes=minutes, seed=seed,
+    ordered = sorted(days)
+    first, last = ordered[0], ordered[-1]
+    data_files, generated = _day_files(ordered, defects, instruments=instruments, minutes=minutes, seed=seed,
                                        version=version, stype_in=stype_in, id_start=id_start)
-    support = _support_files(sorted(days), generated, job_id, stype_in)
+    support = _support_files(ordered, generated, job_id, stype_in)
     entries = [{"filename": name, "size": len(data), "hash": f"sha256:{_sha256(data)}"}
                for name, data in [*support.items(), *data_files.items()]]
     if ZipDefect.BAD_HASH in defects:
-        bad = member_name(sorted(days)[-1])
         for entry in entries:
-            if entry["filename"] == bad:
+            if entry["filename"] == member_name(last):
                 entry["hash"] = "sha256:" + "0" * 64
     members = {"manifest.json": json.dumps({"job_id": job_id, "files": entries}, indent=2).encode(),
                **support, **data_files}
     if ZipDefect.MISSING_MEMBER in defects:
-        members.pop(member_name(sorted(days)[-1]))
+        members.pop(member_name(last))
     if ZipDefect.ZIP_SLIP in defects:
-        members["../escape.dbn.zst"] = data_files[member_name(sorted(days)[0])]
-    stamp = (sorted(days)[-1].year, sorted(days)[-1].month, sorted(days)[-1].day, 0, 0, 0)
+        members["../escape.dbn.zst"] = data_files[member_name(first)]
+    stamp = (last.year, last.month, last.day, 0, 0, 0)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, data in members.items():

@@ -1,0 +1,127 @@
+"""Batch processing: same bytes as one-by-one, indexes only after the sync barrier, staged serving, skip by hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from lake_support import synthetic_bars, test_normalizer, trading_days, tree_state, ts, write_raw_lines  # noqa: F401
+
+from cxq_data import lake, lake_batch
+from cxq_data.lake import Status, process_symbol
+from cxq_data.lake_batch import process_batch
+from cxq_data.paths import DataLayout
+from cxq_data.serving import build_serving, read_manifest
+
+pytestmark = pytest.mark.usefixtures("test_normalizer")
+
+DAYS = trading_days(dt.date(2021, 1, 1), dt.date(2023, 12, 31))
+SYMBOLS = ["AAPL", "BRK.B", "IBM", "MSFT", "ORCL"]
+
+
+def _raw(layout: DataLayout, source: str = "stooq", symbols: list[str] = SYMBOLS) -> None:
+    for sym in symbols:
+        write_raw_lines(layout, source, sym, synthetic_bars(sym, DAYS), ts(0))
+
+
+def _bytes(layout: DataLayout) -> dict[str, bytes]:
+    return {k: v[0] for k, v in tree_state(layout.processed).items()}
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(lake_batch, "CHUNK_SYMBOLS", 2)  # 5 symbols -> 3 chunks on 2 worker processes
+
+
+def test_batch_on_workers_writes_the_same_bytes_as_one_by_one(tmp_path, small_chunks):
+    one, batch = DataLayout(tmp_path / "one"), DataLayout(tmp_path / "batch")
+    for layout in (one, batch):
+        _raw(layout)
+    for sym in SYMBOLS:
+        process_symbol(one, "stooq", sym)
+    result = process_batch(batch, "stooq", workers=2, progress=False)
+    assert [r.symbol for r in result.summary.results] == SYMBOLS
+    assert all(r.status is Status.WRITTEN and r.rows == len(DAYS) for r in result.summary.results)
+    assert _bytes(one) == _bytes(batch) and len(_bytes(one)) == len(SYMBOLS) * 4  # 3 years + index each
+    again = process_batch(batch, "stooq", workers=2, progress=False)
+    assert {r.status for r in again.summary.results} == {Status.UNCHANGED}
+
+
+def test_indexes_are_written_only_after_the_partitions_are_synced(data_dir, monkeypatch, small_chunks):
+    layout = DataLayout(data_dir)
+    _raw(layout)
+    seen = []
+
+    def barrier() -> None:
+        seen.append((sorted(p.parent.parent.name for p in layout.processed.glob("*/*/_index.json")),
+                     len(list(layout.processed.glob("*/*/year=*/data.parquet")))))
+
+    monkeypatch.setattr(lake_batch, "sync_barrier", barrier)
+    process_batch(layout, "stooq", workers=2, progress=False)
+    assert seen[0] == ([], len(SYMBOLS) * 3)  # first barrier: every partition, no index yet
+    assert len(seen[1][0]) == len(SYMBOLS)  # second barrier: after the indexes
+
+
+def test_one_bad_symbol_fails_alone_in_a_batch(data_dir, small_chunks):
+    layout = DataLayout(data_dir)
+    _raw(layout)
+    write_raw_lines(layout, "stooq", "BAD", ["D,2023-13-45,1,2,3,4,,5"], ts(0))
+    summary = process_batch(layout, "stooq", workers=2, progress=False).summary
+    status = {r.symbol: r.status for r in summary.results}
+    assert status.pop("BAD") is Status.FAILED and set(status.values()) == {Status.WRITTEN}
+    assert not layout.symbol_source_dir("BAD", "stooq").exists()
+
+
+def test_serving_from_staged_tables_equals_serving_from_disk(tmp_path, small_chunks):
+    staged_dir, disk_dir = DataLayout(tmp_path / "staged"), DataLayout(tmp_path / "disk")
+    staged = lake_batch.StagedDaily()
+    for layout in (staged_dir, disk_dir):
+        for source in ("stooq", "yfinance"):
+            _raw(layout, source)
+            result = process_batch(layout, source, workers=2, progress=False, keep_tables=layout is staged_dir)
+            if result.staged is not None:
+                staged.merge(result.staged)
+    build_serving(staged_dir, staged=staged)
+    build_serving(disk_dir)
+    files = read_manifest(staged_dir, "daily")["files"]
+    assert files == read_manifest(disk_dir, "daily")["files"] and len(files) == 6  # 2 sources x 3 years
+    for f in files:
+        a = (staged_dir.serving_dataset("daily") / f["path"]).read_bytes()
+        assert a == (disk_dir.serving_dataset("daily") / f["path"]).read_bytes()
+
+
+def test_stale_staged_tables_are_not_used(data_dir):
+    layout = DataLayout(data_dir)
+    _raw(layout)
+    staged = process_batch(layout, "stooq", workers=1, progress=False, keep_tables=True).staged
+    # AAPL is restated after the batch: its staged 2023 rows no longer match the index's sha256.
+    write_raw_lines(layout, "stooq", "AAPL", ["D,2023-06-01,1,2,0.5,1.5,,77"], ts(5))
+    process_symbol(layout, "stooq", "AAPL")
+    build_serving(layout, staged=staged)
+    import duckdb
+
+    path = next(layout.serving_dataset("daily").glob("source=stooq/year=2023/part-*.parquet"))
+    row = duckdb.sql(f"SELECT close, volume FROM '{path}' WHERE symbol = 'AAPL' AND date = '2023-06-01'").fetchall()
+    assert row == [(1.5, 77)]
+
+
+def test_unchanged_years_are_skipped_by_content_hash_without_encoding(data_dir, monkeypatch):
+    layout = DataLayout(data_dir)
+    _raw(layout, symbols=["AAPL"])
+    process_symbol(layout, "stooq", "AAPL")
+    encoded = []
+    real = lake.partition_bytes
+    monkeypatch.setattr(lake, "partition_bytes", lambda t: encoded.append(t.num_rows) or real(t))
+    write_raw_lines(layout, "stooq", "AAPL", ["D,2023-06-01,1,2,0.5,1.5,,77"], ts(5))  # restates one 2023 day
+    result = process_symbol(layout, "stooq", "AAPL")
+    assert result.status is Status.WRITTEN and len(encoded) == 1  # only 2023 was encoded
+    # A partition file that no longer matches its index entry is rewritten, not trusted.
+    victim = layout.partition_file("AAPL", "stooq", 2021)
+    good = victim.read_bytes()
+    victim.write_bytes(b"broken")
+    encoded.clear()
+    process_symbol(layout, "stooq", "AAPL")
+    assert len(encoded) == 1 and victim.read_bytes() == good
+    index = json.loads(lake.index_path(layout, "AAPL", "stooq").read_text())
+    assert all(len(e["content"]) == 64 for e in index["daily"].values())
