@@ -106,3 +106,31 @@ def test_workflow_builds_lake_and_rebuilds_only_what_changed(tmp_path: Path) -> 
     _snakemake(work, env, "all")
     assert layout.partition_file("BBB", "stooq", 2024).stat().st_mtime_ns != stooq_mtime
     assert part.stat().st_mtime_ns == stooq_mtime
+
+
+@pytest.mark.slow
+def test_options_upload_target_uploads_each_day_once(tmp_path: Path, moto_endpoint: str) -> None:
+    """`snakemake options_upload`: per-date .dbn.zst -> verified S3 object + marker; a rerun does nothing."""
+    from options_support import DATES, batch_zip
+    from s3servers import ACCESS_KEY, SECRET_KEY, make_client, new_bucket
+
+    layout = DataLayout(tmp_path / "data")
+    zip_dir = layout.raw / "databento"
+    zip_dir.mkdir(parents=True)
+    batch_zip(zip_dir)
+    work, env = _workflow(tmp_path)
+    bucket = new_bucket(moto_endpoint)
+    env.update({"S3_ENDPOINT_URL": moto_endpoint, "S3_BUCKET_NAME": bucket, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"})
+
+    _snakemake(work, env, "options_upload")
+    client = make_client(moto_endpoint)
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == [f"options/cbbo-1m/underlying=SPY/date={d}/data.parquet" for d in DATES]
+    for d in DATES:
+        marker = json.loads((layout.state / "options/cbbo-1m/SPY" / f"{d}.json").read_text())
+        head = client.head_object(Bucket=bucket, Key=marker["key"])
+        assert head["ContentLength"] == marker["size"]
+        assert SECRET_KEY not in json.dumps(marker)
+    assert not list((layout.root / "work").rglob("*.dbn.zst"))  # temporary extracts are gone
+    assert "Nothing to be done" in _snakemake(work, env, "-n", "options_upload")
