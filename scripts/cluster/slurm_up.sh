@@ -8,7 +8,8 @@
 # Everything lives in CXQ_SLURM_DIR (default /run/cxq-slurm): its own slurm.conf, munge key and socket,
 # spool, logs and PID files, on its own ports (CXQ_SLURM_PORT, +1 for slurmd). The one file outside it is
 # a symlink /etc/slurm/slurm.conf -> our config, made only when no config exists there (a machine with
-# its own Slurm is refused, never touched) and removed by slurm_down.sh. Needs root (apt-get install, daemons run as root/munge).
+# its own Slurm is refused, never touched) and removed by slurm_down.sh.
+# Needs root (apt-get install; the daemons run as root and munge).
 # Installs Debian's slurm-wlm + munge when missing. Progress goes to stderr.
 set -euo pipefail
 RUN=${CXQ_SLURM_DIR:-/run/cxq-slurm}
