@@ -11,7 +11,7 @@ Steps (page cache warm; figures are medians of --repeat where repeated):
      (like Stooq's daily update file) -> import -> process -> serving.
   4. Snakemake: the workflow once (buckets + serving), then a no-op rerun and a dry run, timed.
 
-    .venv/bin/python benchmarks/bench_lake.py --symbols 5000      # writes benchmarks/results/lake.json
+    .venv/bin/python benchmarks/bench_lake.py --symbols 5000      # writes benchmarks/results/lake_u5000.json
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -168,7 +169,7 @@ def snakemake_figures(layout: DataLayout, workdir: Path) -> dict[str, float]:
     # The lake is up to date unless library code changed after the build (then every process job
     # would rerun, ~1 s each): check with a dry run first.
     plan = subprocess.run([*base, "-n", "--quiet", "rules"], capture_output=True, text=True, env=env, timeout=900, check=False)
-    if "process_symbol" in plan.stdout + plan.stderr:
+    if re.search(r"^process_symbol\s+\d+", plan.stdout + plan.stderr, re.MULTILINE):
         raise RuntimeError("snakemake would rerun process_symbol jobs (code newer than the lake?): "
                            + (plan.stdout + plan.stderr)[-1000:])
     first = run()
@@ -205,7 +206,10 @@ def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: 
     new_day = {s: day_zip(workdir / f"{s}-day.zip", u, NEW_DAY) for s, _ in SOURCES}
     res["new_day"] = load(layout, new_day, workers)
     if snakemake:
-        res.update(snakemake_figures(layout, workdir))
+        try:
+            res.update(snakemake_figures(layout, workdir))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:  # keep the other figures
+            res["snakemake_error"] = str(exc)[-2000:]
     return res
 
 
@@ -223,6 +227,8 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"{q:<12}{v[q + '_cold_ms']:>12.1f}{v[q + '_warm_ms']:>12.1f}{g.get(q + '_cold_ms', float('nan')):>12.1f}"
               f"{g.get(q + '_warm_ms', float('nan')):>12.1f}")
     print(f"query.latest() {v['query_latest_library_ms']:.1f} ms; CLI `query latest` cold {v['cli_latest_cold_ms']:.0f} ms")
+    if "snakemake_error" in res:
+        print("snakemake:", res["snakemake_error"][-300:])
     if "snakemake_noop_s" in res:
         print(f"snakemake: first run {res['snakemake_first_run_s']:.1f} s, no-op {res['snakemake_noop_s']:.1f} s, "
               f"dry run {res['snakemake_dryrun_s']:.1f} s (goal < {GOALS['snakemake_noop_s']} s)")
@@ -238,7 +244,7 @@ def main() -> None:
                     help="glob-view baseline: cold+warm x repeat, cold once (large U: ~20-50 s a query), or none")
     ap.add_argument("--no-snakemake", action="store_true", help="skip the Snakemake no-op measurement")
     ap.add_argument("--workdir", type=Path, default=None, help="where to build (default: a temp dir, removed)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lake.json")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/lake_u{U}.json")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cxq-bench-lake-"))
     try:
@@ -247,8 +253,9 @@ def main() -> None:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     res["measured_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    out = args.out or Path(__file__).parent / "results" / f"lake_u{args.symbols}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str) + "\n")
     print_table(res)
 
 

@@ -9,6 +9,9 @@ Inputs: ``--input F`` (a .dbn.zst), or ``--generate`` (default): a standard synt
 project's own ``cxq_data.options.synth`` at a larger size. Results: benchmarks/results/options_convert.json.
 
 Goals: >= 8x faster than ``to_parquet`` defaults, within 4x of the numpy read, peak RSS < 400 MB.
+``cxq_convert`` is the CLI with its defaults (each row group sorted); ``cxq_convert_file_sort`` the
+globally sorted alternative (``convert_dbn(..., sort="file")``). The job estimate adds two verified
+uploads at once to a local moto S3 server.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ with open(sys.argv[1], "rb") as fh:
         n += len(np.frombuffer(block, dtype=dtype))
 print(n)
 """
+# the alternative order: the whole file sorted (two passes through a spill file); the CLI default is
+# sort="row_group" (each row group sorted, one pass)
+FILE_SORT = ("import sys; from cxq_data.options.dbn_convert import convert_dbn; "
+             "convert_dbn(sys.argv[1], sys.argv[2], sort='file')")
 DATABENTO = "import sys, databento; databento.DBNStore.from_file(sys.argv[1]).to_parquet(sys.argv[2])"
 
 
@@ -93,10 +100,13 @@ def generate(kind: str, out: Path) -> Path:
 
 
 def bench_file(src: Path, work: Path, repeat: int, baseline_repeat: int) -> dict:
-    runs: dict[str, list[dict[str, float]]] = {"cxq_convert": [], "numpy_read": [], "databento_to_parquet": []}
+    runs: dict[str, list[dict[str, float]]] = {"cxq_convert": [], "cxq_convert_file_sort": [], "numpy_read": [],
+                                               "databento_to_parquet": []}
     for i in range(max(repeat, baseline_repeat)):  # interleaved, so load spikes hit every step alike
         if i < repeat:
             runs["cxq_convert"].append(_timed(_cxq_cmd(src, work / "cxq.parquet")))
+            runs["cxq_convert_file_sort"].append(
+                _timed([sys.executable, "-c", FILE_SORT, str(src), str(work / "cxq_file.parquet")]))
             runs["numpy_read"].append(_timed([sys.executable, "-c", NUMPY_READ, str(src)]))
         if i < baseline_repeat:
             runs["databento_to_parquet"].append(_timed([sys.executable, "-c", DATABENTO, str(src), str(work / "db.parquet")]))
@@ -105,9 +115,11 @@ def bench_file(src: Path, work: Path, repeat: int, baseline_repeat: int) -> dict
 
     rows = pq.read_metadata(work / "cxq.parquet").num_rows
     cxq, base, npy = res["cxq_convert"], res["databento_to_parquet"], res["numpy_read"]
+    whole = res["cxq_convert_file_sort"]
     return {
         "input": str(src), "input_mb": round(src.stat().st_size / 1e6, 1), "records": rows,
         "cxq_parquet_mb": round((work / "cxq.parquet").stat().st_size / 1e6, 1),
+        "cxq_file_sort_parquet_mb": round((work / "cxq_file.parquet").stat().st_size / 1e6, 1),
         "databento_parquet_mb": round((work / "db.parquet").stat().st_size / 1e6, 1),
         "steps": res,
         "speedup_vs_to_parquet_wall": round(base["wall_s"] / cxq["wall_s"], 2),
@@ -115,6 +127,8 @@ def bench_file(src: Path, work: Path, repeat: int, baseline_repeat: int) -> dict
         "slowdown_vs_numpy_read_wall": round(cxq["wall_s"] / npy["wall_s"], 2),
         "slowdown_vs_numpy_read_cpu": round(cxq["cpu_s"] / npy["cpu_s"], 2) if "cpu_s" in cxq else None,
         "cxq_records_per_s_wall": round(rows / cxq["wall_s"]),
+        "file_sort_speedup_vs_to_parquet_wall": round(base["wall_s"] / whole["wall_s"], 2),
+        "file_sort_slowdown_vs_numpy_read_wall": round(whole["wall_s"] / npy["wall_s"], 2),
     }
 
 
@@ -127,8 +141,45 @@ def parallel_pair(src: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def _job_estimate(results: dict, inputs: dict[str, Path], biggest: Path, pair_wall: float) -> dict:
-    """127 days, 2 conversions at a time on 2 cores, scaled by size to the job's average day (101 MB).
+def upload_pair_seconds(parquet: Path) -> float:
+    """Wall seconds for two verified uploads of ``parquet`` at once to a local S3 server (moto, 127.0.0.1).
+
+    Uses the pipeline's own ``upload_verified`` (digests, put, verification read-back).
+    """
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
+
+    from cxq_data.options.s3 import S3Settings, make_client, upload_verified
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        settings = S3Settings(bucket="bench", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="x",
+                              secret_access_key="y")
+        client = make_client(settings)
+        client.create_bucket(Bucket="bench")
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda i: upload_verified(client, parquet, settings=settings, key=f"d{i}/data.parquet"),
+                          range(2)))
+        return time.perf_counter() - started
+    finally:
+        server.stop()
+
+
+def _job_estimate(results: dict, inputs: dict[str, Path], biggest: Path, pair_wall: float,
+                  upload_wall: float) -> dict:
+    """127 days, 2 days at a time (convert, then upload) on 2 cores, scaled by size to the job's average
+    day (101 MB of .dbn.zst).
 
     Two figures: the measured wall of a parallel pair (includes whatever else loads the box) and the
     CPU-bound figure (CPU-s per day / 2 cores), which is what an otherwise idle 2-core box would see.
@@ -137,10 +188,13 @@ def _job_estimate(results: dict, inputs: dict[str, Path], biggest: Path, pair_wa
     scale = (REAL_JOB_MB / REAL_JOB_DAYS) / mb_day
     name = next(k for k, v in inputs.items() if v == biggest)
     cpu_day = results["days"][name]["steps"]["cxq_convert"].get("cpu_s", 0.0) * scale
+    pairs = REAL_JOB_DAYS / 2
     return {
-        "basis": f"two conversions of {biggest.name} ({mb_day:.1f} MB) in parallel took {pair_wall:.2f} s wall",
+        "basis": (f"two conversions of {biggest.name} ({mb_day:.1f} MB) in parallel took {pair_wall:.2f} s wall; "
+                  f"two verified uploads of its Parquet to a local moto S3 server took {upload_wall:.2f} s"),
         "avg_real_day_mb": round(REAL_JOB_MB / REAL_JOB_DAYS, 1),
-        "minutes_for_127_days_2_parallel": round(pair_wall / 2 * scale * REAL_JOB_DAYS / 60, 1),
+        "minutes_for_127_days_2_parallel": round(pair_wall * scale * pairs / 60, 1),
+        "minutes_for_127_days_2_parallel_with_upload": round((pair_wall + upload_wall) * scale * pairs / 60, 1),
         "minutes_for_127_days_cpu_bound_2_cores": round(cpu_day * REAL_JOB_DAYS / 2 / 60, 1),
     }
 
@@ -169,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({name: results["days"][name]}, indent=1), flush=True)
         biggest = max(inputs.values(), key=lambda p: p.stat().st_size)
         pair = parallel_pair(biggest, Path(tmp))
-    results["job_estimate"] = _job_estimate(results, inputs, biggest, pair)
+        upload = upload_pair_seconds(Path(tmp) / "par0.parquet")
+    results["job_estimate"] = _job_estimate(results, inputs, biggest, pair, upload)
     results["machine"]["load_avg_end"] = os.getloadavg()
     for name, day in results["days"].items():
         cxq = day["steps"]["cxq_convert"]
@@ -177,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             "speedup_ge_8x_vs_to_parquet_wall": day["speedup_vs_to_parquet_wall"] >= 8,
             "within_4x_of_numpy_read_wall": day["slowdown_vs_numpy_read_wall"] <= 4,
             "peak_rss_lt_400mb": cxq.get("peak_rss_mb", 0) < 400,
+            "file_sort_speedup_ge_8x": day["file_sort_speedup_vs_to_parquet_wall"] >= 8,
+            "file_sort_within_4x_of_numpy": day["file_sort_slowdown_vs_numpy_read_wall"] <= 4,
+            "file_sort_peak_rss_lt_400mb": day["steps"]["cxq_convert_file_sort"].get("peak_rss_mb", 0) < 400,
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -4,16 +4,17 @@ import os
 from cxq_data.workflow import (
     N_BUCKETS,
     WorkflowConfig,
-    code_inputs,
+    code_stamp,
     pairs_in_bucket,
+    raw_inputs,
     today_utc,
 )
-from cxq_data.raw import raw_data_files
 
 WF = WorkflowConfig.from_mapping(config)
 DATA = str(WF.layout.root)
 TODAY = today_utc()
 PAIRS = WF.lake_pairs()
+CODE_STAMPS = {}  # source -> digest file of the code that writes its partitions (see code_stamp)
 LAKE_SOURCES = sorted({src for src, _ in PAIRS})
 
 wildcard_constraints:
@@ -41,8 +42,10 @@ def lake_indexes():
 
 def process_inputs(wildcards):
     """Raw files of one symbol/source, the code that normalizes them, and today's fetch if configured."""
-    files = [str(p) for p in raw_data_files(WF.layout, wildcards.source, wildcards.symbol)]
-    files += code_inputs(wildcards.source)
+    files = raw_inputs(WF.layout, wildcards.source, wildcards.symbol)
+    if wildcards.source not in CODE_STAMPS:
+        CODE_STAMPS[wildcards.source] = code_stamp(WF.layout, wildcards.source)
+    files.append(CODE_STAMPS[wildcards.source])
     if wildcards.source in WF.fetchable_sources() and wildcards.symbol in WF.symbols:
         files.append(fetch_marker(wildcards.source, wildcards.symbol))
     return files

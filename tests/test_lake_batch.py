@@ -125,3 +125,62 @@ def test_unchanged_years_are_skipped_by_content_hash_without_encoding(data_dir, 
     assert len(encoded) == 1 and victim.read_bytes() == good
     index = json.loads(lake.index_path(layout, "AAPL", "stooq").read_text())
     assert all(len(e["content"]) == 64 for e in index["daily"].values())
+
+
+# ------------------------------------------------------------------ incremental path (lake_append)
+NEW_DAY = ["D,2024-01-02,1,2,0.5,1.5,,77", "D,2023-06-01,3,4,2.5,3.5,3.4,88"]  # a new year + a restatement
+
+
+def _spy_normalized(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = lake._normalize_records
+    monkeypatch.setattr(lake, "_normalize_records", lambda records: calls.append(len(records)) or real(records))
+    return calls
+
+
+def test_new_raw_file_takes_the_incremental_path_with_the_full_paths_bytes(tmp_path, monkeypatch):
+    step, once = DataLayout(tmp_path / "step"), DataLayout(tmp_path / "once")
+    write_raw_lines(step, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
+    process_symbol(step, "stooq", "AAPL")
+    before = tree_state(step.processed)
+    write_raw_lines(step, "stooq", "AAPL", NEW_DAY, ts(1))
+    calls = _spy_normalized(monkeypatch)
+    result = process_symbol(step, "stooq", "AAPL")
+    assert calls == [1]  # only the new raw file was normalized
+    assert result.years == [2021, 2022, 2023, 2024] and result.rows == len(DAYS) + 1
+    for sym_year in ("2021", "2022"):  # untouched years: same bytes, same mtime
+        key = f"symbol=AAPL/source=stooq/year={sym_year}/data.parquet"
+        assert tree_state(step.processed)[key] == before[key]
+    write_raw_lines(once, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
+    write_raw_lines(once, "stooq", "AAPL", NEW_DAY, ts(1))
+    process_symbol(once, "stooq", "AAPL")
+    assert calls == [1, 2]  # no index yet: the full path
+    assert _bytes(step) == _bytes(once)  # partitions and index byte-identical
+
+
+@pytest.mark.parametrize("spoil", ["code", "partition", "raw"])
+def test_incremental_path_is_refused_when_its_preconditions_fail(data_dir, monkeypatch, spoil):
+    layout = DataLayout(data_dir)
+    write_raw_lines(layout, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
+    process_symbol(layout, "stooq", "AAPL")
+    index_file = lake.index_path(layout, "AAPL", "stooq")
+    index = json.loads(index_file.read_text())
+    if spoil == "code":  # another normalizer/lake version wrote the index
+        index["code"] = "0" * 32
+    elif spoil == "raw":  # the index lists a raw file that is no longer there
+        index["raw"].insert(0, {"file": "raw/stooq/AAPL/daily/gone.csv", "kind": "daily", "sha256": "0" * 64})
+    else:  # the 2023 partition is not the file the index describes
+        layout.partition_file("AAPL", "stooq", 2023).write_bytes(b"broken")
+    index_file.write_text(json.dumps(index))
+    write_raw_lines(layout, "stooq", "AAPL", NEW_DAY, ts(1))
+    calls = _spy_normalized(monkeypatch)
+    process_symbol(layout, "stooq", "AAPL")
+    assert calls[-1] == 2  # the full path re-normalized both raw files
+    rows = {r["date"]: r for r in lake_io_read(layout.partition_file("AAPL", "stooq", 2023))}
+    assert rows[dt.date(2023, 6, 1)]["close"] == 3.5 and len(rows) == sum(1 for d in DAYS if d.year == 2023)
+
+
+def lake_io_read(path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()

@@ -140,6 +140,7 @@ def _corrupt_copy(src: Path, dst: Path, how: str) -> Path:
     return dst
 
 
+@pytest.mark.parametrize("sort", ["file", "row_group"])
 @pytest.mark.parametrize(
     ("how", "compress", "error", "message"),
     [
@@ -150,7 +151,7 @@ def _corrupt_copy(src: Path, dst: Path, how: str) -> Path:
     ],
 )
 def test_damaged_input_fails_and_writes_nothing(tmp_path: Path, how: str, compress: bool, error: type,
-                                                message: str) -> None:
+                                                message: str, sort: str) -> None:
     good = tmp_path / "src" / "good.dbn"
     good.parent.mkdir()
     write_cbbo_file(good, [DAY], instruments=60, minutes=30, compress=compress)
@@ -161,7 +162,7 @@ def test_damaged_input_fails_and_writes_nothing(tmp_path: Path, how: str, compre
     existing.write_bytes(b"previous good file")
     threads_before = threading.active_count()
     with pytest.raises(error, match=message) as info:
-        convert_dbn(bad, existing, chunk_records=64)
+        convert_dbn(bad, existing, chunk_records=64, sort=sort)
     assert "bad.dbn" in str(info.value)
     assert threading.active_count() == threads_before  # read-ahead / writer threads are gone
     assert existing.read_bytes() == b"previous good file"  # nothing good lost
@@ -265,12 +266,13 @@ def test_ids_are_mapped_per_day_in_a_two_day_file_and_across_files(tmp_path: Pat
 
 
 def test_deterministic_sorted_and_chunking_independent(tmp_path: Path) -> None:
+    """``sort="file"``: one global order, whatever the chunk size."""
     src = write_cbbo_day(tmp_path / "d.dbn.zst", DAY, instruments=200, minutes=60)
-    first = convert_dbn(src, tmp_path / "a.parquet")
-    second = convert_dbn(src, tmp_path / "b.parquet")
+    first = convert_dbn(src, tmp_path / "a.parquet", sort="file")
+    second = convert_dbn(src, tmp_path / "b.parquet", sort="file")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert first.sha256 == second.sha256 == hashlib.sha256((tmp_path / "a.parquet").read_bytes()).hexdigest()
-    small = convert_dbn(src, tmp_path / "small.parquet", chunk_records=500)  # many row groups
+    small = convert_dbn(src, tmp_path / "small.parquet", chunk_records=500, sort="file")  # many row groups
     assert pq.ParquetFile(tmp_path / "small.parquet").num_row_groups > 2  # row groups hold whole 64-symbol buckets
     assert small.rows == first.rows
     whole, chunked = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "small.parquet")
@@ -287,11 +289,34 @@ def test_deterministic_sorted_and_chunking_independent(tmp_path: Path) -> None:
         whole.schema.get_field_index(n) for n in ("expiration", "strike", "symbol", "ts_recv")]
 
 
-def test_key_value_metadata_and_source_hash_check(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_row_group_sort_holds_the_same_rows_sorted_per_row_group(tmp_path: Path, shuffle: bool) -> None:
+    day = generate_day(DAY, instruments=150, minutes=40)
+    records = day.records[np.random.default_rng(2).permutation(len(day.records))] if shuffle else day.records
+    src = tmp_path / "d.dbn.zst"
+    src.write_bytes(dbn_bytes([type(day)(day.day, records, day.id_to_symbol)]))
+    whole = convert_dbn(src, tmp_path / "file.parquet", sort="file")
+    parts = convert_dbn(src, tmp_path / "rg.parquet", sort="row_group", chunk_records=1_000)
+    again = convert_dbn(src, tmp_path / "rg2.parquet", sort="row_group", chunk_records=1_000)
+    assert parts.sha256 == again.sha256 and parts.sha256 != whole.sha256  # deterministic, other order
+    assert (parts.rows, parts.ts_recv_min, parts.ts_recv_max, parts.date) == (
+        whole.rows, whole.ts_recv_min, whole.ts_recv_max, whole.date)
+    pf = pq.ParquetFile(tmp_path / "rg.parquet")
+    assert pf.num_row_groups == -(-whole.rows // 1_000)
+    assert pf.schema_arrow == pq.read_schema(tmp_path / "file.parquet")  # same schema and cxq.* except scope
+    for i in range(pf.num_row_groups):
+        keys = [(r["expiration"], r["strike"], r["symbol"], r["ts_recv"]) for r in pf.read_row_group(i).to_pylist()]
+        assert keys == sorted(keys)
+    key = lambda r: (r["expiration"], r["strike"], r["symbol"], r["ts_recv"])
+    assert sorted(_rows(tmp_path / "rg.parquet"), key=key) == _rows(tmp_path / "file.parquet")
+
+
+@pytest.mark.parametrize("sort", ["file", "row_group"])
+def test_key_value_metadata_and_source_hash_check(tmp_path: Path, sort: str) -> None:
     src = write_cbbo_day(tmp_path / "d.dbn.zst", DAY)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     result = convert_dbn(src, tmp_path / "d.parquet", source_name="opra-pillar-20250807.cbbo-1m.dbn.zst",
-                         source_sha256=f"sha256:{digest}")
+                         source_sha256=f"sha256:{digest}", sort=sort)
     meta = {k.decode(): v.decode() for k, v in pq.read_schema(tmp_path / "d.parquet").metadata.items()
             if k.startswith(b"cxq.")}
     table = pq.read_table(tmp_path / "d.parquet")
@@ -300,14 +325,14 @@ def test_key_value_metadata_and_source_hash_check(tmp_path: Path) -> None:
     assert meta == {
         "cxq.source_file": "opra-pillar-20250807.cbbo-1m.dbn.zst", "cxq.source_sha256": digest,
         "cxq.dbn_version": "3", "cxq.dataset": "OPRA.PILLAR", "cxq.schema": "cbbo-1m",
-        "cxq.rows": str(table.num_rows), "cxq.sort": "expiration,strike,symbol,ts_recv",
+        "cxq.rows": str(table.num_rows), "cxq.sort": "expiration,strike,symbol,ts_recv", "cxq.sort_scope": sort,
         "cxq.ts_recv_min": first_minute, "cxq.ts_recv_max": "2025-08-07T15:00:00.000000000Z",
     }
     assert first_minute < "2025-08-07T14:30"  # the pre-open all-UNDEF rows come first in time
     assert result.ts_recv_min == ts.min() and result.ts_recv_max == ts.max()
     assert result.source_sha256 == digest
     with pytest.raises(DataFormatError, match="sha256"):
-        convert_dbn(src, tmp_path / "e.parquet", source_sha256="0" * 64)
+        convert_dbn(src, tmp_path / "e.parquet", source_sha256="0" * 64, sort=sort)
     assert not (tmp_path / "e.parquet").exists()
 
 
@@ -328,8 +353,8 @@ def test_records_out_of_time_order_give_the_same_table(tmp_path: Path) -> None:
     shuffled = day.records[np.random.default_rng(1).permutation(len(day.records))]
     (tmp_path / "s.dbn.zst").write_bytes(dbn_bytes([type(day)(day.day, shuffled, day.id_to_symbol)]))
     (tmp_path / "o.dbn.zst").write_bytes(dbn_bytes([day]))
-    convert_dbn(tmp_path / "s.dbn.zst", tmp_path / "s.parquet", chunk_records=300)
-    convert_dbn(tmp_path / "o.dbn.zst", tmp_path / "o.parquet", chunk_records=300)
+    convert_dbn(tmp_path / "s.dbn.zst", tmp_path / "s.parquet", chunk_records=300, sort="file")
+    convert_dbn(tmp_path / "o.dbn.zst", tmp_path / "o.parquet", chunk_records=300, sort="file")
     _same_records(tmp_path / "o.parquet", tmp_path / "s.parquet")
 
 

@@ -14,10 +14,10 @@ partitions to learn what changed). Nothing here is read by queries: see ``cxq_da
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
-from cxq_data.normalize.base import Normalized
+from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries
 from cxq_data.lake_io import (
     content_hash,
     parquet_bytes,
@@ -36,6 +36,8 @@ from cxq_data.lake_io import (
     write_if_changed,
     write_json_if_changed,
 )
+from cxq_data.lake_results import ProcessSummary, Status, SymbolResult
+from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
 from cxq_data.raw import RawRecord, list_raw
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
@@ -46,63 +48,6 @@ INDEX_NAME = "_index.json"
 INDEX_FORMAT = 1
 DAILY_KIND = "daily"
 INTRADAY_PREFIX = "intraday-"
-
-
-class Status(str, Enum):
-    WRITTEN = "written"  # at least one file changed
-    UNCHANGED = "unchanged"  # every file already held these bytes
-    FAILED = "failed"
-
-
-@dataclass
-class SymbolResult:
-    """What :func:`process_symbol` did for one (symbol, source)."""
-
-    symbol: str
-    source: str
-    status: Status
-    rows: int = 0
-    years: list[int] = field(default_factory=list)
-    files_written: int = 0
-    files_unchanged: int = 0
-    files_removed: int = 0
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "source": self.source, "status": self.status.value, "rows": self.rows,
-                "years": len(self.years), "written": self.files_written, "unchanged": self.files_unchanged,
-                "removed": self.files_removed, "reason": self.reason}
-
-
-@dataclass
-class ProcessSummary:
-    results: list[SymbolResult]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.status is not Status.FAILED for r in self.results)
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status is status)
-
-    @property
-    def count_written(self) -> int:
-        return self.count(Status.WRITTEN)
-
-    @property
-    def count_unchanged(self) -> int:
-        return self.count(Status.UNCHANGED)
-
-    @property
-    def count_failed(self) -> int:
-        return self.count(Status.FAILED)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.results]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "written": self.count(Status.WRITTEN), "unchanged": self.count(Status.UNCHANGED),
-                "failed": self.count(Status.FAILED), "results": self.rows()}
 
 
 @dataclass
@@ -177,7 +122,7 @@ def _split(table: pa.Table, keys: pa.Array) -> dict[Any, pa.Table]:
     # Group starts from one vectorised comparison instead of a Python loop over every row.
     starts = pc.indices_nonzero(pc.not_equal(keys[1:], keys[:-1])).to_pylist()
     bounds = [0, *(i + 1 for i in starts), len(keys)]
-    return {keys[a].as_py(): table.slice(a, b - a) for a, b in zip(bounds, bounds[1:])}
+    return {keys[a].as_py(): table.slice(a, b - a) for a, b in itertools.pairwise(bounds)}
 
 
 def _file_entry(layout: DataLayout, path: Path, data: bytes, table: pa.Table, key: str) -> dict[str, Any]:
@@ -339,8 +284,7 @@ def _pending(layout: DataLayout, symbol: str, source: str, years: dict[str, Any]
         "daily": years,
         "actions": actions,
         "intraday": intraday,
-        "raw": [{"file": r.path.relative_to(layout.root).as_posix() if r.path.is_relative_to(layout.root)
-                 else str(r.path), "kind": r.kind, "sha256": r.sha256} for r in records],
+        "raw": raw_entries(layout, records),
     }
     rows = sum(e["rows"] for e in years.values())
     result = SymbolResult(symbol, source, Status.UNCHANGED, rows, sorted(int(y) for y in years), writes.written,
@@ -373,7 +317,13 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
     if not daily and not kinds:
         raise RawLayerError(f"{source}/{symbol}: no raw files under {layout.raw_dir(source, symbol)}")
     writes = _Writes(durable=durable)
-    prior = (read_index(layout, symbol, source) or {}).get("daily")
+    prior_index = read_index(layout, symbol, source)
+    added = new_records(layout, source, prior_index, daily, has_intraday=bool(kinds))
+    if added is not None and prior_index is not None:
+        pending = _append(layout, symbol, source, prior_index, added, daily, writes, keep_daily)
+        if pending is not None:
+            return pending
+    prior = (prior_index or {}).get("daily")
     records = list(daily)
     intraday_entries = {}
     for kind in kinds:
@@ -389,6 +339,31 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
     years = _write_daily(layout, symbol, source, merged.bars, writes, prior, parts)
     actions = _write_actions(layout, symbol, source, merged.actions, writes)
     pending = _pending(layout, symbol, source, years, actions, intraday_entries, records, writes)
+    pending.index["code"] = code_tag(source)
+    if keep_daily:
+        pending.daily = parts
+    return pending
+
+
+def _append(layout: DataLayout, symbol: str, source: str, prior_index: dict[str, Any], added: list[RawRecord],
+            records: list[RawRecord], writes: _Writes, keep_daily: bool) -> PendingSymbol | None:
+    """Incremental path (see :mod:`cxq_data.lake_append`): only the years the new raw files touch are
+    merged and written. None when an old partition cannot be trusted (take the full path)."""
+    merged = merged_years(layout, prior_index, added, _normalize_records)
+    if merged is None:
+        return None
+    touched, actions_table = merged
+    years = dict(prior_index["daily"])
+    parts: dict[int, pa.Table] = {}
+    for year, bars in touched.items():
+        parts[year] = table = _canonical(bars, PARTITION_SCHEMA, "date", f"{source}/{symbol} daily")
+        path = layout.partition_file(symbol, source, year)
+        years[str(year)] = _write_partition(layout, path, table, years.get(str(year)), writes)
+    writes.unchanged += len(years) - len(touched)
+    actions = (prior_index.get("actions") if actions_table is None
+               else _write_actions(layout, symbol, source, actions_table, writes))
+    pending = _pending(layout, symbol, source, years, actions, {}, records, writes)
+    pending.index["code"] = prior_index["code"]
     if keep_daily:
         pending.daily = parts
     return pending

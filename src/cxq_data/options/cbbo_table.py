@@ -64,79 +64,143 @@ def numpy_to_arrow(values: np.ndarray, arrow_type: pa.DataType, null_mask: np.nd
     return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
 
 
+def _plain(raw: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    return numpy_to_arrow(raw, arrow_type)
+
+
+@dataclass(frozen=True)
+class PackedStrings:
+    """Strings as one fixed-width byte matrix + lengths: rows are gathered with numpy, no pyarrow.compute.
+
+    (``pa.Array.take`` would import pyarrow.compute, ~0.05 s per process, and cost ~0.06 s per day.)
+    """
+
+    chars: np.ndarray  # uint8 (n, width), UTF-8, zero-padded
+    lengths: np.ndarray  # int32 byte length per string
+    valid: np.ndarray  # bool, False = null
+
+    @classmethod
+    def build(cls, items: Sequence[str | None]) -> PackedStrings:
+        encoded = [b"" if item is None else item.encode("utf-8") for item in items]
+        width = max((len(e) for e in encoded), default=0) or 1
+        chars = np.frombuffer(b"".join(e.ljust(width, b"\0") for e in encoded), dtype=np.uint8)
+        return cls(chars.reshape(len(encoded), width), np.array([len(e) for e in encoded], dtype=np.int32),
+                   np.array([item is not None for item in items], dtype=bool))
+
+    def to_arrow(self, rows: np.ndarray | None = None) -> pa.Array:
+        """String array of ``rows`` (all when None), built from raw offset/data buffers."""
+        chars, lengths, valid = (self.chars, self.lengths, self.valid) if rows is None else (
+            self.chars[rows], self.lengths[rows], self.valid[rows])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        data = chars[np.arange(chars.shape[1]) < lengths[:, None]]  # row-major: each string's bytes in order
+        null_count = int(len(valid) - np.count_nonzero(valid))
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if null_count else None
+        return pa.Array.from_buffers(pa.string(), len(lengths), [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                     null_count=null_count)
+
+
 def strings_to_arrow(items: Sequence[str | None]) -> pa.Array:
     """A string array from Python strings (None -> null) built from raw offset/data buffers."""
-    encoded = [b"" if item is None else item.encode("utf-8") for item in items]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    nulls = np.array([item is None for item in items], dtype=bool)
-    validity = pa.py_buffer(np.packbits(~nulls, bitorder="little")) if nulls.any() else None
-    return pa.Array.from_buffers(pa.string(), len(encoded), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-                                 null_count=int(nulls.sum()))
+    return PackedStrings.build(items).to_arrow()
 
 
 @dataclass(frozen=True)
 class SymbolCatalog:
     """Per-symbol columns, indexed by the symbol code the SymbolMap resolves to."""
 
-    symbol: pa.Array  # string
-    root: pa.Array  # string (null where not OCC)
-    right: pa.Array  # string
-    expiration: pa.Array  # date32
-    strike: pa.Array  # float64
+    symbol: PackedStrings
+    root: PackedStrings  # null where not OCC
+    right: PackedStrings
+    expiration_days: np.ndarray  # int32 days since 1970-01-01
+    strike: np.ndarray  # float64
+    valid: np.ndarray  # bool: an OCC symbol (else root/right/expiration/strike are null)
+
+    def __len__(self) -> int:
+        return len(self.valid)
 
     @classmethod
     def build(cls, symbols: Sequence[str], occ: OccColumns) -> SymbolCatalog:
-        invalid = ~occ.valid
-        return cls(
-            symbol=strings_to_arrow(list(symbols)),
-            root=strings_to_arrow(occ.root),
-            right=strings_to_arrow(occ.right),
-            expiration=numpy_to_arrow(occ.expiration_days.astype(np.int32), pa.date32(), invalid),
-            strike=numpy_to_arrow(occ.strike, pa.float64(), invalid),
-        )
+        return cls(symbol=PackedStrings.build(list(symbols)), root=PackedStrings.build(occ.root),
+                   right=PackedStrings.build(occ.right), expiration_days=occ.expiration_days.astype(np.int32),
+                   strike=np.asarray(occ.strike, dtype=np.float64), valid=np.asarray(occ.valid, dtype=bool))
+
+    def contract_columns(self, codes: np.ndarray) -> list[pa.Array]:
+        """root, expiration, right, strike for rows with symbol ``codes``."""
+        invalid = ~self.valid[codes]
+        return [self.root.to_arrow(codes),
+                numpy_to_arrow(self.expiration_days[codes], pa.date32(), invalid),
+                self.right.to_arrow(codes),
+                numpy_to_arrow(self.strike[codes], pa.float64(), invalid)]
 
 
 def _price(raw: np.ndarray) -> pa.Array:
-    return numpy_to_arrow(raw.astype(np.float64) / FIXED_PRICE_SCALE, pa.float64(), raw == UNDEF_PRICE)
+    scaled = np.divide(raw, FIXED_PRICE_SCALE, out=np.empty(len(raw), dtype=np.float64))  # one pass, no temp
+    return numpy_to_arrow(scaled, pa.float64(), raw == UNDEF_PRICE)
 
 
-def _timestamp(raw: np.ndarray) -> pa.Array:
-    return numpy_to_arrow(np.ascontiguousarray(raw).view(np.int64), TS, raw == UNDEF_TIMESTAMP)
-
-
-def _plain(raw: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
-    return numpy_to_arrow(raw, arrow_type)
+def _timestamp(raw: np.ndarray, *, nullable: bool = True) -> pa.Array:
+    return numpy_to_arrow(raw.view(np.int64), TS, raw == UNDEF_TIMESTAMP if nullable else None)
 
 
 def _symbol_dictionary(codes: np.ndarray, catalog: SymbolCatalog) -> pa.Array:
     """Dictionary column with only the symbols this row group uses (smaller pages, exact stats)."""
-    used, local = np.unique(codes, return_inverse=True)
-    dictionary = catalog.symbol.take(numpy_to_arrow(used.astype(np.int64), pa.int64()))
+    if len(codes) and bool(np.all(codes[1:] >= codes[:-1])):  # sorted rows: runs, no sort needed
+        starts = np.empty(len(codes), dtype=bool)
+        starts[0], starts[1:] = True, codes[1:] != codes[:-1]
+        used, local = codes[starts], np.cumsum(starts, dtype=np.int32) - 1
+    else:
+        used, local = np.unique(codes, return_inverse=True)
+    dictionary = catalog.symbol.to_arrow(used)
     return pa.DictionaryArray.from_arrays(numpy_to_arrow(local.astype(np.int32), pa.int32()), dictionary)
 
 
-def records_to_table(records: np.ndarray, codes: np.ndarray, catalog: SymbolCatalog) -> pa.Table:
-    """Convert CBBO records (``CBBOMsg._dtypes``) plus their symbol codes to a CBBO_SCHEMA table."""
-    take = numpy_to_arrow(codes.astype(np.int64), pa.int64())
+_GATHER_BLOCK = 16_384  # records per gather block: 1.3 MB, stays in L2 while its columns are extracted
+_RECORD_FIELDS = ("ts_recv", "ts_event", "bid_px_00", "ask_px_00", "bid_sz_00", "ask_sz_00", "bid_pb_00",
+                  "ask_pb_00", "price", "size", "flags", "publisher_id", "instrument_id")
+
+
+def gather_columns(records: np.ndarray, order: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Contiguous column arrays of ``records[order]``, without a full reordered copy of the records.
+
+    Measured on a 262k-record group: a whole-record gather then column extraction 0.30 s/day,
+    a per-column ``np.take`` 0.25 s (every field read is a cache miss), this blocked form 0.14 s.
+    """
+    if order is None:
+        return {name: np.ascontiguousarray(records[name]) for name in _RECORD_FIELDS}
+    out = {name: np.empty(len(order), dtype=records.dtype[name]) for name in _RECORD_FIELDS}
+    as_bytes = records.view(np.dtype(f"S{records.dtype.itemsize}"))  # opaque rows: fast fancy indexing
+    for start in range(0, len(order), _GATHER_BLOCK):
+        block = as_bytes[order[start : start + _GATHER_BLOCK]].view(records.dtype)
+        for name in _RECORD_FIELDS:
+            out[name][start : start + len(block)] = block[name]
+    return out
+
+
+def records_to_table(records: np.ndarray, codes: np.ndarray, catalog: SymbolCatalog,
+                     order: np.ndarray | None = None) -> pa.Table:
+    """Convert CBBO records (``CBBOMsg._dtypes``) plus their symbol codes to a CBBO_SCHEMA table.
+
+    With ``order``, row i of the table is record ``order[i]`` (``codes`` are then already in table
+    order): each column is gathered straight from the records, so they are never copied whole.
+    """
+
+    column = gather_columns(records, order).__getitem__
     columns = [
-        _timestamp(records["ts_recv"]),
-        _timestamp(records["ts_event"]),
+        _timestamp(column("ts_recv"), nullable=False),  # the converter rejects undefined ts_recv
+        _timestamp(column("ts_event")),
         _symbol_dictionary(codes, catalog),
-        catalog.root.take(take),
-        catalog.expiration.take(take),
-        catalog.right.take(take),
-        catalog.strike.take(take),
-        _price(records["bid_px_00"]),
-        _price(records["ask_px_00"]),
-        _plain(records["bid_sz_00"], pa.uint32()),
-        _plain(records["ask_sz_00"], pa.uint32()),
-        _plain(records["bid_pb_00"], pa.uint16()),
-        _plain(records["ask_pb_00"], pa.uint16()),
-        _price(records["price"]),
-        _plain(records["size"], pa.uint32()),
-        _plain(records["flags"], pa.uint8()),
-        _plain(records["publisher_id"], pa.uint16()),
-        _plain(records["instrument_id"], pa.uint32()),
+        *catalog.contract_columns(codes),
+        _price(column("bid_px_00")),
+        _price(column("ask_px_00")),
+        _plain(column("bid_sz_00"), pa.uint32()),
+        _plain(column("ask_sz_00"), pa.uint32()),
+        _plain(column("bid_pb_00"), pa.uint16()),
+        _plain(column("ask_pb_00"), pa.uint16()),
+        _price(column("price")),
+        _plain(column("size"), pa.uint32()),
+        _plain(column("flags"), pa.uint8()),
+        _plain(column("publisher_id"), pa.uint16()),
+        _plain(column("instrument_id"), pa.uint32()),
     ]
     return pa.Table.from_arrays(columns, schema=CBBO_SCHEMA)

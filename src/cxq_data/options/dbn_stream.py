@@ -100,6 +100,7 @@ class RecordReader:
         # decompression (GIL released) runs one thread ahead of the numpy work on the records
         self._pieces = prefetch(stream.chunks(), depth=16)
         self._buffer = bytearray()
+        self._blocks: Iterator[bytearray] | None = None
         self.records_read = 0
 
     def _fill(self, size: int) -> bool:
@@ -111,7 +112,9 @@ class RecordReader:
         return True
 
     def close(self) -> None:
-        """Stop the read-ahead thread (also on error paths)."""
+        """Stop the read-ahead threads (also on error paths)."""
+        if self._blocks is not None:
+            self._blocks.close()  # type: ignore[attr-defined]  # a generator
         self._pieces.close()
 
     def read_header(self) -> DbnHeader:
@@ -153,11 +156,22 @@ class RecordReader:
             del out[pos:]
         return out
 
-    def iter_chunks(self, dtype: np.dtype, chunk_records: int) -> Iterator[np.ndarray]:
-        """Yield record arrays of up to ``chunk_records``; a partial trailing record raises."""
-        size = dtype.itemsize
+    def _iter_blocks(self, want: int) -> Iterator[bytearray]:
         while True:
-            block = self._take(size * chunk_records)
+            block = self._take(want)
+            yield block
+            if len(block) < want:
+                return
+
+    def iter_chunks(self, dtype: np.dtype, chunk_records: int) -> Iterator[np.ndarray]:
+        """Yield record arrays of up to ``chunk_records``; a partial trailing record raises.
+
+        Chunks are assembled from the decompressed pieces one ahead, on a helper thread: the
+        copy then overlaps the caller's work on the previous chunk.
+        """
+        size = dtype.itemsize
+        self._blocks = prefetch(self._iter_blocks(size * chunk_records), depth=1)
+        for block in self._blocks:
             whole = len(block) - len(block) % size
             if whole:
                 records = np.frombuffer(block, dtype=dtype, count=whole // size)

@@ -1,10 +1,11 @@
 """Bucketed spill file: the external-sort half of the converter's global row order.
 
-Pass 1 appends each chunk of records *partitioned by symbol bucket* (``SYMBOLS_PER_BUCKET``
-consecutive symbol codes, codes already being in output order) to an anonymous temp file and
-remembers how many rows of each bucket each chunk holds. Pass 2 reads consecutive buckets back -
-one contiguous slice per chunk - in groups of about ``chunk_records`` rows. One cbbo-1m symbol has
-at most 1,440 records per day, so a bucket is at most ~92k rows and memory stays flat.
+Pass 1 appends each chunk of records *sorted by symbol code* (stable, so file order is kept per
+symbol; codes are already in output order) to an anonymous temp file and remembers how many rows
+of each bucket (``SYMBOLS_PER_BUCKET`` consecutive codes) each chunk holds. Pass 2 reads
+consecutive buckets back - one contiguous slice per chunk - in groups of about ``chunk_records``
+rows. One cbbo-1m symbol has at most 1,440 records per day, so a bucket is at most ~92k rows and
+memory stays flat.
 
 The file is private, so each record's symbol code travels in its 8 unused ``_reserved3`` bytes.
 """
@@ -58,9 +59,14 @@ class BucketSpill:
         ``write`` (default ``file.write``) lets the caller hand the actual write to a helper thread.
         """
         buckets = (codes // SYMBOLS_PER_BUCKET).astype(np.uint16 if self.n_buckets < 2**16 else np.int64)
-        order = np.argsort(buckets, kind="stable")  # radix sort for u16
+        # Sorting by code (same radix-sort cost as by bucket) leaves every symbol's rows contiguous in
+        # the spill, so pass 2 gathers runs instead of scattered rows (cache-friendly, ~2x faster).
+        keys = codes.astype(np.uint16) if self.n_symbols < 2**16 else buckets
+        order = np.argsort(keys, kind="stable")  # radix sort for u16
+        if not records.flags.writeable:
+            records = records.copy()
+        set_codes(records, codes)  # before the gather: the codes then move with their records
         partitioned = records.view(BYTES_DTYPE)[order].view(records.dtype)
-        set_codes(partitioned, codes[order])
         self.chunk_offsets.append(self._end)
         self.bucket_counts.append(np.bincount(buckets, minlength=self.n_buckets))
         self._end += partitioned.nbytes

@@ -31,6 +31,42 @@ EPOCH = dt.date(1970, 1, 1)
 NS_PER_DAY = 86_400 * 1_000_000_000
 _PARENT_RE = re.compile(r"^\S+\.(OPT|FUT)$")
 _ID_STYPE = "instrument_id"
+_HASH_LOAD = 32  # hash slots per live id: ~3 % of ids collide, table (~3 MB for 10k ids) mostly cached
+
+
+@dataclass(frozen=True)
+class _IdHash:
+    """Open-addressing-free hash ``id % slots -> code`` for one day's ids (vectorised lookups).
+
+    ~7x faster than ``np.searchsorted`` over the sorted ids (a day has ~2-5 M records and ~10k ids).
+    A direct table indexed by id would be faster still, but ids reach ~1e8 and numpy backs big
+    arrays with huge pages, so it would cost ~100 MB RSS. Ids that share a slot are left out and
+    resolved by the caller's searchsorted path; an empty slot holds an id that hashes elsewhere,
+    so it never matches.
+    """
+
+    slots: int
+    ids: np.ndarray  # uint32 id stored in each slot
+    codes: np.ndarray  # int64 code of that id
+
+    @classmethod
+    def build(cls, known_ids: np.ndarray, known_codes: np.ndarray) -> _IdHash | None:
+        if not len(known_ids) or int(known_ids[0]) < 0 or int(known_ids[-1]) >= 2**32:
+            return None
+        slots = _HASH_LOAD * len(known_ids) + 1
+        home = known_ids % slots
+        count = np.bincount(home, minlength=slots)
+        unique = count[home] == 1
+        ids = (np.arange(slots, dtype=np.uint64) + 1).astype(np.uint32)  # (k + 1) % slots != k
+        codes = np.zeros(slots, dtype=np.int64)
+        ids[home[unique]] = known_ids[unique]
+        codes[home[unique]] = known_codes[unique]
+        return cls(slots, ids, codes)
+
+    def lookup(self, instrument_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, found) per record; ``found`` is False where the caller must search."""
+        home = instrument_ids % np.uint32(self.slots)
+        return self.codes[home], self.ids[home] == instrument_ids
 
 
 class MappingError(DataFormatError):
@@ -136,6 +172,7 @@ class SymbolMap:
     _d1: np.ndarray = field(repr=False)
     _code: np.ndarray = field(repr=False)
     _per_day: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _hash_per_day: dict[int, _IdHash | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_intervals(cls, intervals: list[Interval], origin: str) -> SymbolMap:
@@ -184,6 +221,23 @@ class SymbolMap:
             )
         self._per_day[day] = (ids, codes)
         return ids, codes
+
+    def _hash_for_day(self, day: int) -> _IdHash | None:
+        if day not in self._hash_per_day:
+            self._hash_per_day[day] = _IdHash.build(*self._table_for_day(day))
+        return self._hash_per_day[day]
+
+    def resolve_day(self, instrument_ids: np.ndarray, day: int, *, context: str) -> np.ndarray:
+        """Symbol codes (int64) for records that all lie on UTC ``day`` (days since 1970-01-01)."""
+        table = self._hash_for_day(day)
+        if table is None or instrument_ids.dtype != np.uint32:
+            return self.resolve(instrument_ids, np.full(len(instrument_ids), day, dtype=np.int64), context=context)
+        codes, found = table.lookup(instrument_ids)
+        if not found.all():  # slot collisions and unknown ids: the general path (which names the latter)
+            missing = ~found
+            codes[missing] = self.resolve(instrument_ids[missing], np.full(int(missing.sum()), day, dtype=np.int64),
+                                          context=context)
+        return codes
 
     def resolve(self, instrument_ids: np.ndarray, days: np.ndarray, *, context: str) -> np.ndarray:
         """Symbol codes (int64) for each record; raises on the first unmapped (id, day)."""

@@ -1,0 +1,111 @@
+"""Incremental processing: when a (symbol, source) only gained newer raw files, merge just those.
+
+The full path (:func:`cxq_data.lake.prepare_symbol`) re-normalizes every raw file of the pair: ~9 ms
+for 20 years of history, i.e. ~90 s CPU for one new day of 10,000 pairs. Here only the new files are
+normalized, and only the year partitions their dates fall in are read back, merged and re-encoded.
+
+Why the bytes equal the full path's: ``merge_latest`` keeps, per date, the row of the latest fetch
+(``ingested_at``, ties -> later file). If the old raw files are an unchanged prefix of the new list,
+every new file sorts after every old one, so per date the winner over all files equals the winner
+over (old merged row, new rows) - and the old merged row is exactly what the partition holds.
+Preconditions checked against the previous index; otherwise the caller takes the full path:
+
+* the index was written by the same lake/normalizer code (``code`` tag: source files + the
+  normalizer functions in use);
+* its raw list is a strict prefix of the current one (same files, kinds, sha256, order);
+* no intraday data (intraday is rare and goes through the full path);
+* every partition to be merged is still the file the index describes (size and sha256).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cxq_data import normalize as _normalize
+from cxq_data.lake_io import read_parquet_bytes, sha256_hex
+from cxq_data.normalize.base import Normalized
+from cxq_data.paths import DataLayout
+from cxq_data.raw import RawRecord
+from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
+
+
+@functools.lru_cache(maxsize=64)
+def _code_files_digest(source: str) -> str:
+    from cxq_data.workflow import code_inputs
+
+    digest = hashlib.sha256()
+    for path in code_inputs(source):
+        with open(path, "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()
+
+
+def code_tag(source: str) -> str:
+    """Identifies the code that produced a pair's partitions (recorded in the index)."""
+    funcs = (_normalize.normalize_record, _normalize.merge_latest)
+    names = "|".join(f"{f.__module__}.{f.__qualname__}" for f in funcs)
+    return sha256_hex((_code_files_digest(source) + names).encode())[:32]
+
+
+def raw_entries(layout: DataLayout, records: list[RawRecord]) -> list[dict[str, Any]]:
+    return [{"file": r.path.relative_to(layout.root).as_posix() if r.path.is_relative_to(layout.root)
+             else str(r.path), "kind": r.kind, "sha256": r.sha256} for r in records]
+
+
+def new_records(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],
+                has_intraday: bool) -> list[RawRecord] | None:
+    """The records added since ``prior`` when the incremental path applies, else None."""
+    if not prior or has_intraday or prior.get("intraday") or prior.get("code") != code_tag(source):
+        return None
+    old = prior.get("raw", [])
+    if len(records) <= len(old) or raw_entries(layout, records[:len(old)]) != old:
+        return None
+    return records[len(old):]
+
+
+def _read_checked(layout: DataLayout, entry: dict[str, Any]) -> pa.Table | None:
+    """The partition an index entry describes, or None when the file no longer matches it."""
+    try:
+        data = (layout.root / entry["file"]).read_bytes()
+    except OSError:
+        return None
+    if len(data) != entry.get("bytes") or sha256_hex(data) != entry.get("sha256"):
+        return None
+    return read_parquet_bytes(data)
+
+
+def merged_years(layout: DataLayout, prior: dict[str, Any], added: list[RawRecord],
+                 normalize_records: Any) -> tuple[dict[int, pa.Table], pa.Table | None] | None:
+    """(year -> full merged bars of each touched year, merged actions or None if unchanged), or None
+    when an old partition cannot be trusted (then the caller takes the full path)."""
+    fresh: Normalized = normalize_records(added)
+    bars = fresh.bars.select(PARTITION_SCHEMA.names).cast(PARTITION_SCHEMA)
+    out: dict[int, pa.Table] = {}
+    if bars.num_rows:
+        years = pc.year(bars.column("date"))
+        for year in pc.unique(years).to_pylist():
+            new_rows = bars.filter(pc.equal(years, year))
+            entry = prior.get("daily", {}).get(str(year))
+            old = _read_checked(layout, entry) if entry else PARTITION_SCHEMA.empty_table()
+            if old is None:
+                return None
+            parts = [Normalized(old.cast(PARTITION_SCHEMA), ACTIONS_SCHEMA.empty_table()),
+                     Normalized(new_rows, ACTIONS_SCHEMA.empty_table())]
+            out[year] = _normalize.merge_latest(parts).bars
+    actions = None
+    if fresh.actions.num_rows:
+        entry = prior.get("actions")
+        old_actions = _read_checked(layout, entry) if entry else ACTIONS_SCHEMA.empty_table()
+        if old_actions is None:
+            return None
+        merged = _normalize.merge_latest([
+            Normalized(PARTITION_SCHEMA.empty_table(), old_actions.cast(ACTIONS_SCHEMA)),
+            Normalized(PARTITION_SCHEMA.empty_table(), fresh.actions.select(ACTIONS_SCHEMA.names).cast(ACTIONS_SCHEMA)),
+        ])
+        actions = merged.actions
+    return out, actions
