@@ -62,6 +62,30 @@ def test_second_run_keeps_bytes_and_mtimes(layout):
     assert tree_state(layout.processed) == before  # same bytes and same mtimes, index included
 
 
+def test_rerun_of_an_up_to_date_pair_skips_normalizing_but_repairs_missing_files(layout, monkeypatch):
+    write_raw_lines(layout, "yfinance", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
+    process_symbol(layout, "yfinance", "AAPL")
+    before = tree_state(layout.processed)
+    calls = []
+    real = lake._normalize_records
+    monkeypatch.setattr(lake, "_normalize_records", lambda records: calls.append(len(records)) or real(records))
+    again = process_symbol(layout, "yfinance", "AAPL")
+    assert calls == [] and again.status is Status.UNCHANGED and again.files_unchanged == 4  # 3 years + index
+    assert tree_state(layout.processed) == before
+    # A partition that is gone or no longer the size the index records is not trusted: full rebuild.
+    gone = layout.partition_file("AAPL", "yfinance", 2022)
+    original = gone.read_bytes()
+    gone.unlink()
+    repaired = process_symbol(layout, "yfinance", "AAPL")
+    assert calls == [1] and repaired.status is Status.WRITTEN and gone.read_bytes() == original
+    gone.write_bytes(original[:-7])
+    process_symbol(layout, "yfinance", "AAPL")
+    assert calls == [1, 1] and gone.read_bytes() == original
+    # A new raw file is not "up to date" either.
+    write_raw_lines(layout, "yfinance", "AAPL", synthetic_bars("AAPL", [dt.date(2024, 1, 2)]), ts(5))
+    assert process_symbol(layout, "yfinance", "AAPL").years == [2021, 2022, 2023, 2024]
+
+
 def test_same_input_gives_identical_bytes_in_another_data_dir(tmp_path):
     states = []
     for name in ("one", "two"):
@@ -124,7 +148,7 @@ def test_index_describes_files_and_raw_inputs(layout):
     process_symbol(layout, "yfinance", "AAPL")
     text = lake.index_path(layout, "AAPL", "yfinance").read_text()
     index = json.loads(text)
-    assert text == json.dumps(index, sort_keys=True, indent=2, ensure_ascii=False) + "\n"  # canonical
+    assert text == json.dumps(index, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"  # canonical
     for year, entry in index["daily"].items():
         data = (layout.root / entry["file"]).read_bytes()
         assert entry["sha256"] == sha256_hex(data) and entry["bytes"] == len(data)

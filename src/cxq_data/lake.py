@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
-from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries
+from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries, unchanged_since
 from cxq_data.lake_io import (
     content_hash,
     parquet_bytes,
@@ -251,7 +251,7 @@ class PendingSymbol:
     def commit(self, layout: DataLayout, durable: bool = True) -> SymbolResult:
         """Write the index (after the partitions are durable); count it in the result."""
         changed = write_json_if_changed(index_path(layout, self.result.symbol, self.result.source), self.index,
-                                        durable=durable)
+                                        durable=durable, compact=True)
         return _counted(self.result, changed)
 
 
@@ -318,6 +318,8 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
         raise RawLayerError(f"{source}/{symbol}: no raw files under {layout.raw_dir(source, symbol)}")
     writes = _Writes(durable=durable)
     prior_index = read_index(layout, symbol, source)
+    if prior_index is not None and unchanged_since(layout, source, prior_index, daily, has_intraday=bool(kinds)):
+        return _up_to_date(symbol, source, prior_index)
     added = new_records(layout, source, prior_index, daily, has_intraday=bool(kinds))
     if added is not None and prior_index is not None:
         pending = _append(layout, symbol, source, prior_index, added, daily, writes, keep_daily)
@@ -343,6 +345,13 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
     if keep_daily:
         pending.daily = parts
     return pending
+
+
+def _up_to_date(symbol: str, source: str, index: dict[str, Any]) -> PendingSymbol:
+    files = len(index["daily"]) + (1 if index.get("actions") else 0)
+    rows = sum(e["rows"] for e in index["daily"].values())
+    years = sorted(int(y) for y in index["daily"])
+    return PendingSymbol(SymbolResult(symbol, source, Status.UNCHANGED, rows, years, 0, files, 0), index)
 
 
 def _append(layout: DataLayout, symbol: str, source: str, prior_index: dict[str, Any], added: list[RawRecord],

