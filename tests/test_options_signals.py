@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from options_support import DATES, batch_zip, settings_for
+from options_support import DATES, DAYS, batch_zip, settings_for
 from s3servers import ACCESS_KEY, SECRET_KEY, FaultProxy, Faults
 
 from cxq_data.options.state import read_marker
@@ -84,3 +84,33 @@ def test_kill_9_during_upload_leaves_consistent_state_and_next_run_completes(mot
     assert rerun.returncode == 0, err
     assert validate_remote(zpath, settings=settings, layout=layout).ok
     assert not [p for p in (data / "work").rglob("*") if p.is_file()]  # the killed run's temp files are gone
+
+
+@pytest.mark.slow
+def test_kill_9_during_conversion_leaves_no_object_no_marker_and_next_run_completes(moto_endpoint: str,
+                                                                                      tmp_path: Path) -> None:
+    # Days big enough (~0.4 s to convert) for the kill to land while the second date is being converted.
+    zpath, data = batch_zip(tmp_path, days=DAYS[:2], instruments=1500, minutes=390), tmp_path / "data"
+    bucket = settings_for(moto_endpoint).bucket
+    settings = settings_for(moto_endpoint, bucket=bucket)
+    layout = DataLayout(data)
+    scratch = data / "work" / "options" / "upload" / "SPY" / DATES[1]
+    with FaultProxy(moto_endpoint, Faults()) as proxy:
+        proc = _start(zpath, data, proxy.endpoint, bucket)
+        deadline = time.monotonic() + 120
+        while not (scratch.is_dir() and any(scratch.iterdir())):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.002)
+        proc.kill()
+        proc.wait()
+        put_second = [e for e in list(proxy.faults.log) if f"date={DATES[1]}/" in unquote(e["path"]) and e["method"] == "PUT"]
+    assert not put_second, "the kill landed after the conversion (test precondition)"
+    assert read_marker(layout, "SPY", DATES[0]) is not None and read_marker(layout, "SPY", DATES[1]) is None
+    statuses = {f.date: f.status for f in validate_remote(zpath, settings=settings, layout=layout).findings}
+    assert statuses == {DATES[0]: "ok", DATES[1]: "missing"}  # nothing under the second date's final key
+    rerun = _start(zpath, data, moto_endpoint, bucket)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert out.count("skipped") == 1 and out.count("uploaded") == 1
+    assert validate_remote(zpath, settings=settings, layout=layout).ok
+    assert not [p for p in (data / "work").rglob("*") if p.is_file()]  # the killed run's partial Parquet is gone
