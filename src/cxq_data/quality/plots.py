@@ -40,9 +40,14 @@ def plot_compare(result: "CompareResult", frames: dict[str, tuple[Any, Any]], pa
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, height_ratios=[2, 1])
     first = result.sources[0]
     base = prepare_series(frames[first][0]).drop_duplicates("date").set_index("date")["close"]
+    lows, highs = [], []
     for source in result.sources:
         s = prepare_series(frames[source][0]).drop_duplicates("date").set_index("date")["close"]
         top.plot(s.index, s.values, label=source, linewidth=1.1)
+        positive = s[s > 0]
+        if len(positive):
+            lows.append(positive.min())
+            highs.append(positive.max())
         if source != first:
             dev = (s / base - 1.0).dropna() * 100.0
             bottom.plot(dev.index, dev.values, label=f"{source} vs {first}", linewidth=1.0)
@@ -56,7 +61,13 @@ def plot_compare(result: "CompareResult", frames: dict[str, tuple[Any, Any]], pa
         top.axvline(pd.Timestamp(m["date"]), color="red", alpha=0.15, linewidth=0.8)
     top.set_title(f"{result.symbol}: {' vs '.join(result.sources)} — {result.dates_compared} dates, "
                   f"{len(result.mismatches)} mismatches, return corr {result.return_correlation}")
-    top.set_ylabel("close")
+    # A 100x unit error or an unadjusted split flattens a linear axis: switch to log when the
+    # levels span more than 20x, so the normal history stays readable next to the defect.
+    log_scale = bool(lows) and max(highs) / min(lows) > 20
+    if log_scale:
+        top.set_yscale("log")
+        bottom.set_yscale("symlog", linthresh=max(result.tolerance_pct, 1.0))
+    top.set_ylabel("close (log scale)" if log_scale else "close")
     top.legend(loc="best")
     bottom.axhline(result.tolerance_pct, color="grey", linestyle="--", linewidth=0.8)
     bottom.axhline(-result.tolerance_pct, color="grey", linestyle="--", linewidth=0.8)
