@@ -54,3 +54,23 @@ def test_bad_input_exits_1_with_a_clear_message(tmp_path: Path, data_dir: Path) 
     assert not out.exists() and list(tmp_path.iterdir()) == [data_dir]
     missing = _invoke(data_dir, str(tmp_path / "nope.dbn.zst"), str(out))
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_sort_file_orders_the_whole_file_and_keeps_the_rows(tmp_path: Path, data_dir: Path) -> None:
+    src = write_cbbo_day(tmp_path / "opra-pillar-20250807.cbbo-1m.dbn.zst", DAY)
+    by_group, whole = tmp_path / "g.parquet", tmp_path / "f.parquet"
+    assert _invoke(data_dir, str(src), str(by_group), "--no-progress", "--chunk-records", "500").exit_code == 0
+    result = _invoke(data_dir, str(src), str(whole), "--no-progress", "--chunk-records", "500", "--sort", "file")
+    assert result.exit_code == 0, result.output
+    keys = ["expiration", "strike", "symbol", "ts_recv"]
+    plain = lambda t: t.set_column(t.schema.get_field_index("symbol"), "symbol", t["symbol"].cast("string"))  # noqa: E731
+    a, b = plain(pq.read_table(by_group)), plain(pq.read_table(whole))
+    assert a.num_rows == b.num_rows
+    assert a.sort_by([(k, "ascending") for k in keys]).equals(b.sort_by([(k, "ascending") for k in keys]))
+    rows = b.select(keys).to_pylist()
+    as_keys = [tuple(r[k] for k in keys) for r in rows]
+    assert as_keys == sorted(as_keys)  # ordered over the whole file
+    grouped = [tuple(r[k] for k in keys) for r in a.select(keys).to_pylist()]
+    assert grouped != sorted(grouped)  # the default orders each row group (time slice) only
+    bad = _invoke(data_dir, str(src), str(tmp_path / "x.parquet"), "--sort", "day")
+    assert bad.exit_code == 2 and "'day'" in bad.output

@@ -16,12 +16,16 @@ import click
               help="Batch symbology.json, used when the DBN file's metadata has no usable symbol mappings.")
 @click.option("--chunk-records", type=click.IntRange(min=1), default=262_144, show_default=True,
               help="Records per chunk and (about) per Parquet row group; bounds memory.")
+@click.option("--sort", "sort_scope", type=click.Choice(["row_group", "file"]), default="row_group", show_default=True,
+              help="Order rows by (expiration, strike, symbol, ts_recv) within each row group (one pass), "
+                   "or over the whole file (two passes through a temp spill file: ~25% slower, ~4-9% smaller).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (also off when stderr is not a TTY).")
-def convert(src: Path, dst: Path, symbology: Path | None, chunk_records: int, no_progress: bool) -> None:
+def convert(src: Path, dst: Path, symbology: Path | None, chunk_records: int, sort_scope: str,
+            no_progress: bool) -> None:
     """Convert a Databento OPRA cbbo-1m/cbbo-1s DBN file (.dbn.zst or .dbn, DBN v1-v3) to Parquet.
 
     \b
-    Rows are sorted by expiration, strike, symbol, ts_recv; columns: ts_recv, ts_event (UTC ns),
+    Rows are sorted by expiration, strike, symbol, ts_recv (see --sort); columns: ts_recv, ts_event (UTC ns),
     symbol (OCC), root, expiration, right, strike (parsed from the symbol), bid/ask px, sz, pb,
     last trade price/size, flags, publisher_id, instrument_id. Undefined prices/times are null.
     The output is written atomically (nothing is left behind on error) and is byte-identical on rerun.
@@ -40,7 +44,8 @@ def convert(src: Path, dst: Path, symbology: Path | None, chunk_records: int, no
     disable = no_progress or not sys.stderr.isatty()
     with tqdm(desc=f"convert {src.name}", unit="rec", unit_scale=True, disable=disable, file=sys.stderr) as bar:
         try:
-            result = convert_dbn(src, dst, symbology=symbology, chunk_records=chunk_records, progress=bar.update)
+            result = convert_dbn(src, dst, symbology=symbology, chunk_records=chunk_records,
+                                 sort=sort_scope, progress=bar.update)
         except (CxqError, OSError) as exc:
             raise fail(str(exc)) from None
     seconds = time.perf_counter() - started
