@@ -36,6 +36,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra
+	scripts/cluster/ci_cluster.sh
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not slow"
