@@ -276,7 +276,8 @@ def write_symbol(layout: DataLayout, source: str, symbol: str, normalized: Any,
 
 
 def _pending(layout: DataLayout, symbol: str, source: str, years: dict[str, Any], actions: Any,
-             intraday: dict[str, Any], records: list[RawRecord], writes: _Writes) -> PendingSymbol:
+             intraday: dict[str, Any], records: list[RawRecord], writes: _Writes,
+             raw: list[dict[str, Any]] | None = None) -> PendingSymbol:
     index = {
         "format": INDEX_FORMAT,
         "symbol": symbol,
@@ -284,7 +285,7 @@ def _pending(layout: DataLayout, symbol: str, source: str, years: dict[str, Any]
         "daily": years,
         "actions": actions,
         "intraday": intraday,
-        "raw": raw_entries(layout, records),
+        "raw": raw if raw is not None else raw_entries(layout, records),
     }
     rows = sum(e["rows"] for e in years.values())
     result = SymbolResult(symbol, source, Status.UNCHANGED, rows, sorted(int(y) for y in years), writes.written,
@@ -371,7 +372,8 @@ def _append(layout: DataLayout, symbol: str, source: str, prior_index: dict[str,
     writes.unchanged += len(years) - len(touched)
     actions = (prior_index.get("actions") if actions_table is None
                else _write_actions(layout, symbol, source, actions_table, writes))
-    pending = _pending(layout, symbol, source, years, actions, {}, records, writes)
+    pending = _pending(layout, symbol, source, years, actions, {}, records, writes,
+                       raw=prior_index["raw"] + raw_entries(layout, added))  # old manifests not re-read
     pending.index["code"] = prior_index["code"]
     if keep_daily:
         pending.daily = parts

@@ -53,8 +53,19 @@ def code_tag(source: str) -> str:
 
 
 def raw_entries(layout: DataLayout, records: list[RawRecord]) -> list[dict[str, Any]]:
-    return [{"file": r.path.relative_to(layout.root).as_posix() if r.path.is_relative_to(layout.root)
-             else str(r.path), "kind": r.kind, "sha256": r.sha256} for r in records]
+    return [{"file": _rel(layout, r), "kind": r.kind, "sha256": r.sha256} for r in records]
+
+
+def _rel(layout: DataLayout, record: RawRecord) -> str:
+    path = record.path
+    return path.relative_to(layout.root).as_posix() if path.is_relative_to(layout.root) else str(path)
+
+
+def _same_files(layout: DataLayout, entries: list[dict[str, Any]], records: list[RawRecord]) -> bool:
+    """The index entries name exactly these raw files, in order. Names suffice: a raw file is written
+    once and never changed, and its name holds its fetch stamp and sha256 prefix (manifests of old
+    files are therefore not read again)."""
+    return len(entries) == len(records) and all(e.get("file") == _rel(layout, r) for e, r in zip(entries, records))
 
 
 def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],
@@ -67,7 +78,7 @@ def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | Non
     """
     if not prior or has_intraday or prior.get("intraday") or prior.get("code") != code_tag(source):
         return False
-    if prior.get("raw") != raw_entries(layout, records):
+    if not _same_files(layout, prior.get("raw", []), records):
         return False
     entries = [*prior.get("daily", {}).values(), *([prior["actions"]] if prior.get("actions") else [])]
     try:
@@ -82,7 +93,7 @@ def new_records(layout: DataLayout, source: str, prior: dict[str, Any] | None, r
     if not prior or has_intraday or prior.get("intraday") or prior.get("code") != code_tag(source):
         return None
     old = prior.get("raw", [])
-    if len(records) <= len(old) or raw_entries(layout, records[:len(old)]) != old:
+    if len(records) <= len(old) or not _same_files(layout, old, records[:len(old)]):
         return None
     return records[len(old):]
 

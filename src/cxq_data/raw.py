@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -57,12 +58,34 @@ def parse_ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
 
 
-@dataclass(frozen=True)
 class RawRecord:
-    """One raw response on disk and its manifest."""
+    """One raw response on disk and its manifest.
 
-    path: Path
-    manifest: dict[str, Any]
+    The manifest is read on first use: listing a symbol's raw files is a directory listing, and a
+    rerun that only needs the files added since the last run reads only their manifests (a pair with
+    a year of daily fetches has ~250 of them).
+    """
+
+    __slots__ = ("path", "_manifest")
+
+    def __init__(self, path: Path, manifest: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self._manifest = manifest
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = read_manifest(self.path)
+        return self._manifest
+
+    def __eq__(self, other: object) -> bool:  # raw files are immutable: the path identifies the record
+        return isinstance(other, RawRecord) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __repr__(self) -> str:
+        return f"RawRecord({str(self.path)!r})"
 
     @property
     def fetched_at(self) -> dt.datetime:
@@ -81,6 +104,16 @@ class RawRecord:
         if verify and hashlib.sha256(data).hexdigest() != self.sha256:
             raise RawLayerError(f"{self.path}: sha256 does not match its manifest (file changed on disk)")
         return data
+
+
+def read_manifest(data_path: Path) -> dict[str, Any]:
+    manifest_path = data_path.with_name(data_path.name + MANIFEST_SUFFIX)
+    try:
+        return json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise RawLayerError(f"{data_path}: raw file without its manifest") from None
+    except json.JSONDecodeError as exc:
+        raise RawLayerError(f"{manifest_path}: unreadable manifest ({exc})") from exc
 
 
 @dataclass
@@ -152,23 +185,24 @@ def raw_entry(
 
 
 def list_raw(layout: DataLayout, source: str, symbol: str, kind: str = "daily") -> list[RawRecord]:
-    """Raw records of one symbol/source/kind, oldest fetch first (ties broken by file name)."""
+    """Raw records of one symbol/source/kind, oldest fetch first (ties broken by file name).
+
+    File names start with the UTC fetch stamp (:func:`raw_entry`), so name order is fetch order;
+    manifests are read lazily (see :class:`RawRecord`).
+    """
     folder = layout.raw_dir(source, symbol, kind)
-    if not folder.is_dir():
+    try:
+        names = set(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     records = []
-    for manifest_path in sorted(folder.glob("*" + MANIFEST_SUFFIX)):
-        if is_temp_name(manifest_path.name):
+    for name in sorted(names):
+        if not name.endswith(MANIFEST_SUFFIX) or is_temp_name(name):
             continue
-        data_path = manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)])
-        if not data_path.exists():
-            raise RawLayerError(f"{manifest_path}: manifest without its data file {data_path.name}")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RawLayerError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        records.append(RawRecord(data_path, manifest))
-    records.sort(key=lambda r: (r.manifest["fetched_at"], r.path.name))
+        data_name = name[: -len(MANIFEST_SUFFIX)]
+        if data_name not in names:
+            raise RawLayerError(f"{folder / name}: manifest without its data file {data_name}")
+        records.append(RawRecord(folder / data_name))
     return records
 
 
