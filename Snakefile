@@ -31,7 +31,7 @@ rule ingest:
 
 rule process:
     input:
-        lake_indexes(),
+        bucket_files(),
 
 
 rule validate_all:

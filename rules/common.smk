@@ -1,11 +1,9 @@
 # Input functions and shared values. All logic lives in cxq_data.workflow.
-import os
 
 from cxq_data.workflow import (
-    N_BUCKETS,
     WorkflowConfig,
+    buckets,
     code_stamp,
-    pairs_in_bucket,
     raw_inputs,
     today_utc,
 )
@@ -14,8 +12,9 @@ WF = WorkflowConfig.from_mapping(config)
 DATA = str(WF.layout.root)
 TODAY = today_utc()
 PAIRS = WF.lake_pairs()
+BUCKETS = buckets(PAIRS)  # (source, bucket) -> symbols
 CODE_STAMPS = {}  # source -> digest file of the code that writes its partitions (see code_stamp)
-LAKE_SOURCES = sorted({src for src, _ in PAIRS})
+FETCHED = {(src, sym) for src in WF.fetchable_sources() for sym in WF.symbols}  # pairs with a fetch job
 
 wildcard_constraints:
     source=r"[a-z0-9_]{1,32}",
@@ -32,36 +31,25 @@ def fetch_markers():
     return [fetch_marker(src, sym) for src in WF.fetchable_sources() for sym in WF.symbols]
 
 
-def index_path(source, symbol):
-    return f"{DATA}/processed/symbol={symbol}/source={source}/_index.json"
-
-
-def lake_indexes():
-    return [index_path(src, sym) for src, sym in PAIRS]
-
-
-def process_inputs(wildcards):
-    """Raw files of one symbol/source, the code that normalizes them, and today's fetch if configured."""
-    files = raw_inputs(WF.layout, wildcards.source, wildcards.symbol)
-    if wildcards.source not in CODE_STAMPS:
-        CODE_STAMPS[wildcards.source] = code_stamp(WF.layout, wildcards.source)
-    files.append(CODE_STAMPS[wildcards.source])
-    if wildcards.source in WF.fetchable_sources() and wildcards.symbol in WF.symbols:
-        files.append(fetch_marker(wildcards.source, wildcards.symbol))
-    return files
-
-
-def bucket_inputs(wildcards):
-    return [index_path(wildcards.source, s) for s in pairs_in_bucket(PAIRS, wildcards.source, int(wildcards.bucket))]
+def bucket_file(source, bucket):
+    return f"{DATA}/state/lake/{source}/bucket-{bucket}.json"
 
 
 def bucket_files():
-    return [
-        f"{DATA}/state/lake/{src}/bucket-{b:02d}.json"
-        for src in LAKE_SOURCES
-        for b in range(N_BUCKETS)
-        if pairs_in_bucket(PAIRS, src, b)
-    ]
+    return [bucket_file(src, f"{b:02d}") for src, b in sorted(BUCKETS)]
+
+
+def process_inputs(wildcards):
+    """Raw folders of a bucket's symbols, the code that normalizes them, and today's fetches if configured."""
+    source = wildcards.source
+    if source not in CODE_STAMPS:
+        CODE_STAMPS[source] = code_stamp(WF.layout, source)
+    files = [CODE_STAMPS[source]]
+    for symbol in BUCKETS.get((source, int(wildcards.bucket)), []):
+        files += raw_inputs(WF.layout, source, symbol)
+        if (source, symbol) in FETCHED:
+            files.append(fetch_marker(source, symbol))
+    return files
 
 
 def validate_reports():

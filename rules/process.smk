@@ -1,37 +1,28 @@
 # raw files -> per-partition Parquet (processed/symbol=X/source=Y/year=Z/data.parquet), one job per
-# (source, symbol); the job's target is the symbol/source index written last. Inputs include the
-# normalizer code for that source, so fixing a normalizer rebuilds exactly the affected partitions.
-# Indexes are gathered into buckets (bounded fan-in), then the serving layer and the views are rebuilt.
+# (source, bucket of symbols): ~160 symbols a job at U=5,000, so a no-op rerun stays cheap and a Slurm
+# job is seconds of work, not milliseconds. Inputs: the symbols' raw folders (their mtime moves with
+# every new fetch), the source's code stamp (a normalizer fix reruns that source's buckets) and today's
+# fetch markers. Inside a job, pairs whose raw files and code are unchanged are skipped by the library,
+# so only the partitions of the touched symbols are rewritten. Then the serving layer and the views.
 
 
-rule process_symbol:
+rule process_bucket:
     input:
         process_inputs,
     output:
-        index_path("{source}", "{symbol}"),
+        bucket_file("{source}", "{bucket}"),
     log:
-        f"{DATA}/logs/process/{{source}}/{{symbol}}.log",
+        f"{DATA}/logs/process/{{source}}/bucket-{{bucket}}.log",
     params:
         data_dir=DATA,
-    group: "process"  # on a cluster: --group-components process=N packs N symbols into one job
+        symbols=lambda wc: BUCKETS.get((wc.source, int(wc.bucket)), []),
+    threads: 2  # worker processes (scaled down to --cores)
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=2000,
+        runtime=30,
         cpus_per_task=1,
     script:
-        "../scripts/process_symbol.py"
-
-
-rule lake_bucket:
-    input:
-        bucket_inputs,
-    output:
-        f"{DATA}/state/lake/{{source}}/bucket-{{bucket}}.json",
-    log:
-        f"{DATA}/logs/lake/{{source}}/bucket-{{bucket}}.log",
-    localrule: True  # gathers a few small JSON files: not worth a cluster job
-    script:
-        "../scripts/lake_bucket.py"
+        "../scripts/process_bucket.py"
 
 
 rule db:

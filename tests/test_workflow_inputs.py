@@ -39,14 +39,54 @@ def test_code_stamp_is_as_old_as_the_code_and_moves_only_when_the_code_changes(t
     assert stamp.read_text() != first and stamp.stat().st_mtime_ns == fake_code[0].stat().st_mtime_ns
 
 
-def test_raw_inputs_lists_the_same_files_as_the_raw_layer_without_temps(tmp_path):
+def test_raw_inputs_are_the_kind_folders_whose_mtime_moves_with_each_new_fetch(tmp_path):
     layout = DataLayout(tmp_path / "data")
-    for day in (1, 2):
+
+    def fetch(day: int, kind: str = "daily") -> None:
         write_raw(layout, RawResponse(source="stooq", symbol="AAPL", body=f"x{day}".encode(), ext="csv",
-                                      fetched_at=dt.datetime(2025, 1, day, tzinfo=dt.UTC)))
-    folder = layout.raw_dir("stooq", "AAPL")
-    (folder / ".tmp-x.csv.partial").write_text("half")
-    (folder / "orphan.csv").write_text("a data file without its manifest is not an input")
-    expected = sorted(str(p) for p in raw_data_files(layout, "stooq", "AAPL"))
-    assert sorted(workflow.raw_inputs(layout, "stooq", "AAPL")) == expected and len(expected) == 2
+                                      kind=kind, fetched_at=dt.datetime(2025, 1, day, tzinfo=dt.UTC)))
+
+    fetch(1)
+    fetch(2, kind="intraday-5m")
+    daily = layout.raw_dir("stooq", "AAPL")
+    assert workflow.raw_inputs(layout, "stooq", "AAPL") == [str(daily), str(layout.raw_dir("stooq", "AAPL", "intraday-5m"))]
+    os.utime(daily, ns=(10**18, 10**18))  # as if the last fetch was long ago
+    fetch(3)  # a new raw file is renamed into the folder: the folder is now newer than any old output
+    assert daily.stat().st_mtime_ns > 10**18
+    assert len(raw_data_files(layout, "stooq", "AAPL")) == 2
     assert workflow.raw_inputs(layout, "stooq", "NONE") == []
+
+
+def test_buckets_are_stable_and_cover_every_pair():
+    pairs = [("stooq", f"S{i}") for i in range(300)] + [("yfinance", "AAPL"), ("yfinance", "BRK.B")]
+    got = workflow.buckets(pairs)
+    assert sorted((src, sym) for (src, _), syms in got.items() for sym in syms) == sorted(pairs)
+    assert all(b == workflow.bucket_of(sym) for (_, b), syms in got.items() for sym in syms)
+    assert workflow.bucket_of("AAPL") == workflow.bucket_of("AAPL") == zlib_bucket("AAPL")
+    assert max(len(s) for (src, _), s in got.items() if src == "stooq") < 300 / workflow.N_BUCKETS * 2
+
+
+def zlib_bucket(symbol: str) -> int:
+    import zlib
+
+    return zlib.crc32(symbol.encode()) % workflow.N_BUCKETS
+
+
+def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
+    import json
+
+    from cxq_data.errors import CxqError
+    from cxq_data.ingest.importer import import_file
+    from cxq_data.lake import read_index
+
+    layout = DataLayout(tmp_path / "data")
+    good = tmp_path / "good.csv"
+    good.write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10,11,9,10.7,120\n")
+    import_file(layout, good, "stooq", "AAA")
+    out = tmp_path / "bucket.json"
+    with pytest.raises(CxqError, match=r"stooq: 1 of 2 symbol\(s\) failed: ZZZ: .*no raw files"):
+        workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)
+    assert not out.exists() and layout.partition_file("AAA", "stooq", 2024).exists()  # the good one is kept
+    workflow.process_bucket(str(layout.root), "stooq", ["AAA"], out)
+    bucket = json.loads(out.read_text())
+    assert bucket == {"source": "stooq", "indexes": {"symbol=AAA/source=stooq": read_index(layout, "AAA", "stooq")}}

@@ -20,6 +20,7 @@ import yaml
 import cxq_data
 from cxq_data.ingest.importer import import_file
 from cxq_data.paths import DataLayout
+from cxq_data.workflow import bucket_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,13 +55,19 @@ def _snakemake(work: Path, env: dict[str, str], *args: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def _planned(work: Path, env: dict[str, str], target: str) -> list[tuple[str, str]]:
+def _planned(work: Path, env: dict[str, str], target: str) -> list[tuple[str, int]]:
+    """(source, bucket) of every process job a dry run plans."""
     out = _snakemake(work, env, "-n", target)
     jobs = []
-    for block in out.split("rule process_symbol:")[1:]:
+    for block in out.split("rule process_bucket:")[1:]:
         wildcards = dict(re.findall(r"(\w+)=([\w.^-]+)", block.split("wildcards:", 1)[1].splitlines()[0]))
-        jobs.append((wildcards["source"], wildcards["symbol"]))
+        jobs.append((wildcards["source"], int(wildcards["bucket"])))
     return sorted(set(jobs))
+
+
+def _mtimes(layout: DataLayout, *pairs: tuple[str, str]) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for sym, src in pairs
+            for p in sorted(layout.symbol_source_dir(sym, src).rglob("*.parquet"))}
 
 
 @pytest.mark.slow
@@ -90,22 +97,28 @@ def test_workflow_builds_lake_and_rebuilds_only_what_changed(tmp_path: Path) -> 
     assert _planned(work, env, "all") == []
     assert "Nothing to be done" in _snakemake(work, env, "-n", "all")
 
-    # A normalizer fix (here: the generic CSV normalizer) rebuilds exactly that source's partitions.
-    stooq_mtime = part.stat().st_mtime_ns
+    # A normalizer fix (here: the generic CSV normalizer) reruns that source's bucket(s) only, and
+    # rewrites nothing of the other source.
+    untouched = _mtimes(layout, ("AAA", "stooq"), ("BBB", "stooq"))
+    assert len(untouched) == 2
     csv_normalizer = tmp_path / "pkg/cxq_data/normalize/csvfile.py"
     csv_normalizer.write_text(csv_normalizer.read_text() + "\n# fix: a comment stands in for a code change\n")
-    assert _planned(work, env, "all") == [("vendorx", "AAA")]
+    assert _planned(work, env, "all") == [("vendorx", bucket_of("AAA"))]
     _snakemake(work, env, "all")
-    assert part.stat().st_mtime_ns == stooq_mtime
+    assert _mtimes(layout, ("AAA", "stooq"), ("BBB", "stooq")) == untouched
 
-    # A new fetch (new raw file) of one symbol rebuilds only that symbol.
+    # A new fetch (new raw file) of one symbol reruns its bucket, and only that symbol's partitions
+    # change: the other symbols of the bucket are recognised as up to date and left alone.
+    assert bucket_of("AAA") == bucket_of("BBB")  # one bucket: the job reruns for both symbols
+    before_aaa = _mtimes(layout, ("AAA", "stooq"), ("AAA", "vendorx"))
     newer = tmp_path / "BBB2.csv"
     newer.write_text(STOOQ_CSV + "2024-01-22,40,41,39,40.5,999\n")
     import_file(layout, newer, "stooq", "BBB")
-    assert _planned(work, env, "all") == [("stooq", "BBB")]
+    assert _planned(work, env, "all") == [("stooq", bucket_of("BBB"))]
     _snakemake(work, env, "all")
-    assert layout.partition_file("BBB", "stooq", 2024).stat().st_mtime_ns != stooq_mtime
-    assert part.stat().st_mtime_ns == stooq_mtime
+    assert _mtimes(layout, ("BBB", "stooq")) != {k: v for k, v in untouched.items() if "BBB" in k}
+    assert _mtimes(layout, ("AAA", "stooq"), ("AAA", "vendorx")) == before_aaa
+    assert _planned(work, env, "all") == []
 
 
 @pytest.mark.slow

@@ -18,12 +18,16 @@ from typing import Any
 
 import cxq_data
 from cxq_data.atomic import atomic_write_json
+from cxq_data.errors import CxqError
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
 from cxq_data.sources import Source, source_name
 from cxq_data.symbols import validate_symbol
 
-N_BUCKETS = 16  # serving fan-in: ~U*sources/16 index files per bucket job, 16 bucket files per source
+# Process jobs: one per (source, bucket of symbols). 10,000 per-symbol jobs made a Snakemake no-op rerun
+# cost ~10-13 s at U=5,000 x 2 sources; 32 buckets per source make it 64 jobs of ~160 symbols, a few
+# seconds of work each (also a sensible size for a Slurm job).
+N_BUCKETS = 32
 PACKAGE_DIR = Path(cxq_data.__file__).parent
 
 # Modules whose code determines the bytes of a source's processed partitions. A change to one of them
@@ -117,36 +121,83 @@ def code_stamp(layout: DataLayout, source: str) -> str:
     return str(stamp)
 
 
-def raw_inputs(layout: DataLayout, source: str, symbol: str, kind: str = "daily") -> list[str]:
-    """Raw data files of one symbol/source for a Snakemake input function: a directory listing only
-    (:func:`cxq_data.raw.raw_data_files` also parses every manifest, ~0.3 ms per symbol)."""
-    from cxq_data.atomic import TEMP_PREFIX
-    from cxq_data.raw import MANIFEST_SUFFIX
+def raw_inputs(layout: DataLayout, source: str, symbol: str) -> list[str]:
+    """The raw folders of one symbol/source (``daily``, ``intraday-5m``, ...) as Snakemake inputs.
 
-    folder = layout.raw_dir(source, symbol, kind)
+    A folder's mtime moves whenever a fetch adds a file to it (the atomic rename), so one input per
+    folder replaces one per raw file: a year of daily fetches is ~250 files per symbol, and
+    Snakemake's cost for a job grows with the square of its input count.
+    """
+    base = layout.raw / source / symbol
     try:
-        names = set(os.listdir(folder))
-    except FileNotFoundError:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return [str(folder / n[: -len(MANIFEST_SUFFIX)]) for n in sorted(names)
-            if n.endswith(MANIFEST_SUFFIX) and not n.startswith(TEMP_PREFIX) and n[: -len(MANIFEST_SUFFIX)] in names]
+    return sorted(e.path for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
-def pairs_in_bucket(pairs: Iterable[tuple[str, str]], source: str, bucket: int) -> list[str]:
-    return [sym for src, sym in pairs if src == source and bucket_of(sym) == bucket]
+def buckets(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, int], list[str]]:
+    """(source, bucket) -> its symbols (sorted), for every non-empty bucket."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for src, sym in sorted(pairs):
+        out.setdefault((src, bucket_of(sym)), []).append(sym)
+    return out
+
+
+def symbols_by_bucket(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, int], list[str]]:
+    """(source, bucket) -> its symbols (sorted), for every non-empty bucket of ``pairs``."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for src, sym in sorted(pairs):
+        out.setdefault((src, bucket_of(sym)), []).append(sym)
+    return out
 
 
 def write_bucket(index_files: Iterable[str | Path], out: str | Path) -> Path:
     """Gather per-symbol lake indexes into one bucket file (deterministic content).
 
-    Snakemake's cost for a rule grows with the square of its input count; buckets keep the serving
-    rule's fan-in at sources x 16 files whatever the universe size.
+    The bucket file is the Snakemake target of a process job and one of the few inputs of the
+    serving rule (Snakemake's cost for a rule grows with the square of its input count).
     """
     entries = {}
     for f in sorted(map(str, index_files)):
         path = Path(f)
         entries[str(path.parent.relative_to(path.parents[2]))] = json.loads(path.read_text())
     return atomic_write_json(out, {"indexes": entries})
+
+
+class BucketProcessError(CxqError):
+    """Some symbols of a bucket could not be processed (the others were)."""
+
+
+def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[str], out: str | Path,
+                   workers: int = 1) -> Path:
+    """Process every symbol of one (source, bucket) into the lake, then write the bucket file ``out``.
+
+    This is one Snakemake job: seconds of work instead of ~30 ms per (source, symbol), so the DAG
+    has sources x N_BUCKETS process jobs instead of one per pair. The library decides per symbol
+    what to do (a symbol whose raw files and code did not change keeps its partitions and index
+    untouched, file bytes and mtimes), so rerunning a bucket for one new fetch rewrites only that
+    symbol's partitions.
+
+    If any symbol fails, the good ones are kept (:func:`cxq_data.lake_batch.process_batch` commits
+    their partitions and indexes), no bucket file is left behind, and :class:`BucketProcessError`
+    names every failed symbol with its reason, so Snakemake marks the job failed and reruns it.
+    """
+    from cxq_data.lake import index_path
+    from cxq_data.lake_batch import process_batch
+    from cxq_data.lake_results import Status
+
+    layout = DataLayout.from_option(data_dir)
+    todo = sorted(symbols)
+    summary = process_batch(layout, source, todo, workers=max(1, workers), progress=False).summary
+    for result in summary.results:  # one line per symbol in the job's log
+        print(json.dumps(result.to_dict(), default=str))
+    failed = [r for r in summary.results if r.status is Status.FAILED]
+    if failed:
+        Path(out).unlink(missing_ok=True)  # a stale bucket file would claim the bucket is processed
+        reasons = "; ".join(f"{r.symbol}: {r.reason}" for r in failed)
+        raise BucketProcessError(f"{source}: {len(failed)} of {len(todo)} symbols failed: {reasons}")
+    return write_bucket([index_path(layout, sym, source) for sym in todo], out)
 
 
 class script_logging:

@@ -27,6 +27,7 @@ from cxq_data.cluster import (
     seed_options,
 )
 from cxq_data.paths import DataLayout
+from cxq_data.workflow import buckets
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
@@ -54,20 +55,20 @@ def _two_runs(tmp_path: Path, seed: DataLayout, targets, env_for, slurm_env, slu
 def test_daily_workflow_on_slurm_equals_local_run(tmp_path: Path, slurm_env: dict[str, str]) -> None:
     seed = DataLayout(tmp_path / "seed")
     symbols = seed_daily(seed, scratch=tmp_path / "csv")
-    runs = _two_runs(tmp_path, seed, DAILY_TARGETS, lambda p: {}, slurm_env,
-                     slurm_args=("--group-components", "process=3"))
+    runs = _two_runs(tmp_path, seed, DAILY_TARGETS, lambda p: {}, slurm_env)
     (local, local_layout), (slurm, slurm_layout) = runs["local"], runs["slurm"]
 
     local_files, slurm_files = lake_digests(local_layout), lake_digests(slurm_layout)
     assert len([f for f in local_files if f.startswith("processed/")]) == 2 * len(symbols)  # 2 years each
     assert any(f.startswith("serving/") for f in local_files)
     assert slurm_files == local_files
-    # 6 symbols in groups of 3 -> 2 Slurm jobs, plus the serving rebuild; bucket gathering stays local
-    assert slurm.planned_jobs["process_symbol"] == len(symbols)
-    logs = sorted(str(p.parent.name) for p in slurm.slurm_jobs.values())
-    assert logs == ["group_process_process_symbol"] * 2 + ["rule_db"]
+    # one Slurm job per non-empty bucket of symbols, plus the serving rebuild
+    n_buckets = len(buckets(("stooq", s) for s in symbols))
+    assert slurm.planned_jobs["process_bucket"] == n_buckets
+    # .snakemake/slurm_logs/<group_or_rule>/[<wildcards>/]<jobid>.log
+    logs = sorted(p.parts[p.parts.index("slurm_logs") + 1] for p in slurm.slurm_jobs.values())
+    assert logs == ["rule_db"] + ["rule_process_bucket"] * n_buckets
     assert not local.slurm_jobs
-    assert "localrule lake_bucket" in slurm.output
 
 
 def test_options_workflow_on_slurm_uploads_the_same_objects(tmp_path: Path, slurm_env: dict[str, str],
