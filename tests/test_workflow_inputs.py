@@ -84,9 +84,12 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
     good.write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10,11,9,10.7,120\n")
     import_file(layout, good, "stooq", "AAA")
     out = tmp_path / "bucket.json"
-    with pytest.raises(CxqError, match=r"stooq: 1 of 2 symbol\(s\) failed: ZZZ: .*no raw files"):
-        workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)
-    assert not out.exists() and layout.partition_file("AAA", "stooq", 2024).exists()  # the good one is kept
     workflow.process_bucket(str(layout.root), "stooq", ["AAA"], out)
     bucket = json.loads(out.read_text())
-    assert bucket == {"source": "stooq", "indexes": {"symbol=AAA/source=stooq": read_index(layout, "AAA", "stooq")}}
+    assert bucket == {"indexes": {"symbol=AAA/source=stooq": read_index(layout, "AAA", "stooq")}}
+    part = layout.partition_file("AAA", "stooq", 2024)
+    before = part.stat().st_mtime_ns
+    with pytest.raises(CxqError, match=r"stooq: 1 of 2 symbol\(s\) failed: ZZZ: .*no raw files"):
+        workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)
+    assert not out.exists()  # the stale bucket file is gone: Snakemake reruns the job next time
+    assert part.stat().st_mtime_ns == before and read_index(layout, "AAA", "stooq")  # the good one is kept

@@ -144,14 +144,6 @@ def buckets(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, int], list[str]
     return out
 
 
-def symbols_by_bucket(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, int], list[str]]:
-    """(source, bucket) -> its symbols (sorted), for every non-empty bucket of ``pairs``."""
-    out: dict[tuple[str, int], list[str]] = {}
-    for src, sym in sorted(pairs):
-        out.setdefault((src, bucket_of(sym)), []).append(sym)
-    return out
-
-
 def write_bucket(index_files: Iterable[str | Path], out: str | Path) -> Path:
     """Gather per-symbol lake indexes into one bucket file (deterministic content).
 
@@ -196,7 +188,7 @@ def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[s
     if failed:
         Path(out).unlink(missing_ok=True)  # a stale bucket file would claim the bucket is processed
         reasons = "; ".join(f"{r.symbol}: {r.reason}" for r in failed)
-        raise BucketProcessError(f"{source}: {len(failed)} of {len(todo)} symbols failed: {reasons}")
+        raise BucketProcessError(f"{source}: {len(failed)} of {len(todo)} symbol(s) failed: {reasons}")
     return write_bucket([index_path(layout, sym, source) for sym in todo], out)
 
 
