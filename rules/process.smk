@@ -16,11 +16,15 @@ rule process_bucket:
     params:
         data_dir=DATA,
         symbols=lambda wc: BUCKETS.get((wc.source, int(wc.bucket)), []),
-    threads: 2  # worker processes (scaled down to --cores)
+    # Worker processes inside the job (capped by --cores). 1 by default: with 32 jobs per source,
+    # Snakemake running jobs side by side beats workers inside a job (full rebuild of 5,000 symbols on
+    # 2 cores: 31.5 s with threads 1 vs 41-53 s with 2). Raise it with --set-threads process_bucket=N
+    # when few buckets run at once (e.g. big Slurm nodes); Slurm then gets as many CPUs.
+    threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=2000,  # measured: peak RSS 105-135 MB for 157 symbols x 2 years of history
         runtime=30,
-        cpus_per_task=1,
+        cpus_per_task=lambda wc, threads: threads,
     script:
         "../scripts/process_bucket.py"
 
