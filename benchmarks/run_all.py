@@ -23,11 +23,13 @@ HERE = Path(__file__).resolve().parent
 
 def commands(scale: int) -> dict[str, list[str]]:
     """Benchmark name -> argv (after the interpreter). Large U: the glob baseline runs cold once only
-    (it costs 20-50 s a query at U=5,000)."""
+    (it costs 20-50 s a query at U=5,000); the readers benchmark stops at U=1,000."""
     baseline = "full" if scale <= 1000 else "once"
     return {
         "lake": ["bench_lake.py", "--symbols", str(scale), "--baseline", baseline],
         "stooq_import": ["bench_stooq_import.py", "--symbols", str(scale)],
+        # readers querying while the lake is rewritten 3 times (~3 min at U=500, ~7 min at U=1,000)
+        "readers": ["bench_readers.py", "--symbols", str(min(scale, 1000))],
         "options_convert": ["bench_options_convert.py"],
         "quality_scores": ["quality_scores.py"],
     }
