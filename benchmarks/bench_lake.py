@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gen_stooq_bulk import EXCHANGES, HEADER, ticker, write_bulk_zip
+from results_io import save_results
 
 from cxq_data.db import connect, refresh_serving
 from cxq_data.ingest.importer import import_file
@@ -247,10 +248,7 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    res["measured_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = args.out or Path(__file__).parent / "results" / f"lake_u{args.symbols}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    save_results(res, args.out, f"lake_u{args.symbols}.json")
     print_table(res)
 
 

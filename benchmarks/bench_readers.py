@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gen_stooq_bulk import EXCHANGES, ticker, write_bulk_zip
+from results_io import save_results
 
 SOURCE, SEEDS, READERS, LATEST_ROWS, SAMPLE = "stooq", (11, 12), 2, 5, 20
 END = dt.date(2025, 11, 25)
@@ -271,10 +272,7 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    res["measured_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = args.out or Path(__file__).parent / "results" / f"readers_u{args.symbols}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    save_results(res, args.out, f"readers_u{args.symbols}.json")
     print_table(res)
     r = res["reads"]
     sys.exit(1 if r["errors"] or r["wrong"] or r["stale"] or not r["both_versions_observed"] else 0)
