@@ -68,6 +68,11 @@ def _same_files(layout: DataLayout, entries: list[dict[str, Any]], records: list
     return len(entries) == len(records) and all(e.get("file") == _rel(layout, r) for e, r in zip(entries, records))
 
 
+def _same_code_daily_only(source: str, prior: dict[str, Any] | None, has_intraday: bool) -> bool:
+    """Shortcuts apply only to daily-only pairs whose index was written by the code in use."""
+    return bool(prior) and not has_intraday and not prior.get("intraday") and prior.get("code") == code_tag(source)
+
+
 def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],
                     has_intraday: bool) -> bool:
     """True when ``prior`` (the pair's index) already describes exactly what processing ``records``
@@ -76,7 +81,7 @@ def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | Non
     Lets a rerun over many pairs (a Snakemake bucket job after one symbol's fetch) skip the untouched
     ones at the cost of a few stats, instead of re-normalizing their whole history (~9 ms each).
     """
-    if not prior or has_intraday or prior.get("intraday") or prior.get("code") != code_tag(source):
+    if not _same_code_daily_only(source, prior, has_intraday):
         return False
     if not _same_files(layout, prior.get("raw", []), records):
         return False
@@ -90,7 +95,7 @@ def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | Non
 def new_records(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],
                 has_intraday: bool) -> list[RawRecord] | None:
     """The records added since ``prior`` when the incremental path applies, else None."""
-    if not prior or has_intraday or prior.get("intraday") or prior.get("code") != code_tag(source):
+    if not _same_code_daily_only(source, prior, has_intraday):
         return None
     old = prior.get("raw", [])
     if len(records) <= len(old) or not _same_files(layout, old, records[:len(old)]):
