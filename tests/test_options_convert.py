@@ -309,6 +309,13 @@ def test_row_group_sort_holds_the_same_rows_sorted_per_row_group(tmp_path: Path,
         assert keys == sorted(keys)
     key = lambda r: (r["expiration"], r["strike"], r["symbol"], r["ts_recv"])
     assert sorted(_rows(tmp_path / "rg.parquet"), key=key) == _rows(tmp_path / "file.parquet")
+    # time slices: statistics on the times (they prune), none on contract keys (they could not)
+    names = pf.schema_arrow.names
+    first = pf.metadata.row_group(0)
+    with_stats = {n for n in names if first.column(names.index(n)).is_stats_set}
+    assert with_stats == {"ts_recv", "ts_event"}
+    assert first.column(names.index("ts_recv")).statistics.max <= pf.metadata.row_group(1).column(
+        names.index("ts_recv")).statistics.min or shuffle
 
 
 @pytest.mark.parametrize("sort", ["file", "row_group"])

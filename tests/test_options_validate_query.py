@@ -56,25 +56,60 @@ def test_validator_detects_missing_extra_and_mismatched(uploaded, moto_endpoint:
     assert report.exit_code == 1
 
 
-def test_validator_reads_the_footer_rows_and_schema(uploaded, moto_endpoint: str, tmp_path: Path) -> None:
+def _replace_verified_object(uploaded, endpoint: str, table, tmp_path: Path) -> str:
+    """Put ``table`` under the key of DATES[2], recorded as if it were the verified upload; its status.
+
+    Size and checksums then match the marker, so only the Parquet footer can tell what is wrong.
+    """
+    from dataclasses import replace
+
+    import pyarrow.parquet as pq
+
+    from cxq_data.options.s3 import compute_digests
+    from cxq_data.options.state import write_marker
+
+    zpath, settings, layout = uploaded
+    marker = read_marker(layout, "SPY", DATES[2])
+    other = tmp_path / "other.parquet"
+    pq.write_table(table, other)
+    digests = compute_digests(other, part_size=1 << 30, multipart_threshold=1 << 30)
+    make_client(endpoint).put_object(Bucket=settings.bucket, Key=marker.key, Body=other.read_bytes())
+    write_marker(layout, replace(marker, size=digests.size, etag=digests.md5, sha256=digests.sha256))
+    finding = {f.date: f for f in validate_remote(zpath, settings=settings, layout=layout).findings}[DATES[2]]
+    return finding.status
+
+
+def _uploaded_table(uploaded):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     zpath, settings, layout = uploaded
     marker = read_marker(layout, "SPY", DATES[2])
-    other = tmp_path / "other.parquet"
-    pq.write_table(pa.table({"x": list(range(marker.rows))}), other)
-    # a file of another schema, recorded as if it were the verified upload: only the footer can tell
-    from dataclasses import replace
+    body = make_client(settings.endpoint_url).get_object(Bucket=settings.bucket, Key=marker.key)["Body"].read()
+    return pq.read_table(pa.BufferReader(body))
 
-    from cxq_data.options.s3 import compute_digests
-    from cxq_data.options.state import write_marker
 
-    digests = compute_digests(other, part_size=1 << 30, multipart_threshold=1 << 30)
-    make_client(moto_endpoint).put_object(Bucket=settings.bucket, Key=marker.key, Body=other.read_bytes())
-    write_marker(layout, replace(marker, size=digests.size, etag=digests.md5, sha256=digests.sha256))
-    finding = {f.date: f for f in validate_remote(zpath, settings=settings, layout=layout).findings}[DATES[2]]
-    assert finding.status == "schema_mismatch"
+def test_validator_reads_the_footer_rows_and_schema(uploaded, moto_endpoint: str, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    table = _uploaded_table(uploaded)
+    assert _replace_verified_object(uploaded, moto_endpoint, pa.table({"x": list(range(table.num_rows))}),
+                                    tmp_path) == "schema_mismatch"
+    strike_as_text = table.set_column(table.schema.get_field_index("strike"), "strike",
+                                      table.column("strike").cast(pa.string()))
+    assert _replace_verified_object(uploaded, moto_endpoint, strike_as_text, tmp_path) == "schema_mismatch"
+
+
+def test_validator_accepts_plain_string_root_and_right(uploaded, moto_endpoint: str, tmp_path: Path) -> None:
+    """Objects of earlier converters hold root/right as plain strings: the same Parquet columns."""
+    import pyarrow as pa
+
+    table = _uploaded_table(uploaded)
+    assert pa.types.is_dictionary(table.schema.field("root").type)
+    for name in ("root", "right"):
+        table = table.set_column(table.schema.get_field_index(name), pa.field(name, pa.string()),
+                                 table.column(name).cast(pa.string()))
+    assert _replace_verified_object(uploaded, moto_endpoint, table, tmp_path) == "ok"
 
 
 def test_query_over_s3_prunes_partitions(uploaded, moto_endpoint: str) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -34,18 +36,15 @@ def convert(src: Path, dst: Path, symbology: Path | None, chunk_records: int, so
     Example:
       cxq_data options convert opra-pillar-20250807.cbbo-1m.dbn.zst spy-20250807.parquet
     """
-    from tqdm import tqdm
-
     from cxq_data.cli import fail
     from cxq_data.errors import CxqError
     from cxq_data.options.dbn_convert import convert_dbn
 
     started = time.perf_counter()
-    disable = no_progress or not sys.stderr.isatty()
-    with tqdm(desc=f"convert {src.name}", unit="rec", unit_scale=True, disable=disable, file=sys.stderr) as bar:
+    with _progress_bar(src.name, enabled=not no_progress and sys.stderr.isatty()) as update:
         try:
             result = convert_dbn(src, dst, symbology=symbology, chunk_records=chunk_records,
-                                 sort=sort_scope, progress=bar.update)
+                                 sort=sort_scope, progress=update)
         except (CxqError, OSError) as exc:
             raise fail(str(exc)) from None
     seconds = time.perf_counter() - started
@@ -54,3 +53,16 @@ def convert(src: Path, dst: Path, symbology: Path | None, chunk_records: int, so
         f"{result.output}: {result.rows:,} rows, {result.bytes / 1e6:.1f} MB, {seconds:.2f} s, "
         f"{rate:,.0f} records/s (DBN v{result.dbn_version} {result.dataset} {result.schema}, date {result.date})"
     )
+
+
+@contextlib.contextmanager
+def _progress_bar(name: str, *, enabled: bool) -> Iterator[Callable[[int], object] | None]:
+    """A tqdm bar's ``update`` when enabled; else None, and tqdm is not even imported (~30 ms, which
+    is ~3 % of converting a standard day)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=f"convert {name}", unit="rec", unit_scale=True, file=sys.stderr) as bar:
+        yield bar.update

@@ -7,7 +7,9 @@ Rows are ordered by (expiration, strike, symbol, ts_recv); ``SortScope`` says ho
   ``instrument_id`` per UTC day to a symbol code whose order is the output order (small hash
   table), sort the chunk with a radix sort on u16 codes, gather the columns through that
   permutation block by block and hand the row group to the Parquet writer thread. Row groups are
-  time slices, each sorted. The ``cxq.*`` metadata (row count, time range) is set at the end.
+  time slices, each sorted, with min/max statistics on the times only (each slice holds nearly every
+  contract, so contract-key statistics could not prune). The ``cxq.*`` metadata (row count, time
+  range) is set at the end.
 * ``file`` (two passes): the same, but each 64k-record chunk goes, sorted by code, to an anonymous
   temp file (``spill.py``); pass 2 reads consecutive symbol buckets back and writes row groups,
   so the whole file is ordered and row-group statistics prune on expiration/strike.
@@ -248,10 +250,10 @@ def _convert_one_pass(tmp: Path, reader: Any, dtype: np.dtype, rtype: int, symbo
                       mapping_error: MappingError | None, progress: Callable[[int], None] | None) -> _ScanState:
     """Validate, sort each chunk by (symbol code, ts_recv) and write it as a row group, in one pass."""
     from cxq_data.options.cbbo_table import records_to_table
-    from cxq_data.options.cbbo_writer import open_cbbo_writer
+    from cxq_data.options.cbbo_writer import TIME_STATISTICS_COLUMNS, open_cbbo_writer
 
     state = _ScanState()
-    with open_cbbo_writer(tmp, progress=progress) as writer:
+    with open_cbbo_writer(tmp, statistics=TIME_STATISTICS_COLUMNS, progress=progress) as writer:
         for records in reader.iter_chunks(dtype, chunk_records):
             codes = _checked_codes(records, rtype, symbol_map, state, name=name, mapping_error=mapping_error)
             in_order = state.time_ordered  # (this chunk included)

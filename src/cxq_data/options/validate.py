@@ -163,6 +163,19 @@ def _check_object(client: S3Client, bucket: str, key: str, listed: dict[str, Any
     return _check_footer(client, bucket, key, size, marker, date)
 
 
+def _logical(schema: Any) -> list[tuple[str, str, bool]]:
+    """Columns as (name, type, nullable) with dictionary types unwrapped: the same Parquet columns.
+
+    (Files from converters before root/right became dictionary arrays store them as plain strings.)
+    """
+    import pyarrow as pa
+
+    def plain(arrow_type: Any) -> str:
+        return str(arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type)
+
+    return [(f.name, plain(f.type), f.nullable) for f in schema]
+
+
 def _check_footer(client: S3Client, bucket: str, key: str, size: int, marker: Marker, date: str) -> Finding:
     import pyarrow.parquet as pq
 
@@ -175,6 +188,6 @@ def _check_footer(client: S3Client, bucket: str, key: str, size: int, marker: Ma
         return Finding(date, "unreadable", key, f"Parquet footer unreadable: {exc}")
     if rows != marker.rows:
         return Finding(date, "rows_mismatch", key, f"{rows} rows != recorded {marker.rows}")
-    if not schema.remove_metadata().equals(CBBO_SCHEMA.remove_metadata()):
+    if _logical(schema) != _logical(CBBO_SCHEMA):
         return Finding(date, "schema_mismatch", key, f"schema differs from the cbbo schema: {schema.names}")
     return Finding(date, "ok", key, f"{rows} rows, {size} B")
