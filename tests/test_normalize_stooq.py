@@ -82,3 +82,75 @@ def test_bad_bodies_raise_errors_naming_file_and_place(fmt, text, message):
     with pytest.raises(MalformedResponseError, match=message) as info:
         parse(fmt, text)
     assert "raw/stooq/AAPL.csv" in str(info.value)
+
+
+ROW = "AAPL.US,D,20200831,000000,127.58,131.0,126.0,129.04,225702700,0"
+SMALL_BODIES = [
+    BULK_HEADER,  # no rows
+    BULK_HEADER + ROW + "\n",  # Stooq's daily update member
+    BULK_HEADER + ROW,  # no final newline
+    BULK_HEADER.replace("\n", "\r\n") + ROW + "\r\n",  # CRLF
+    BULK_HEADER + ROW + "\n\n",  # empty line
+    BULK_HEADER + "AAPL.US,D,20200831,0,1,2,0.5,1.5,7.5,0\nAAPL.US,D,20200828,0,1,2,0.5,1.25,8.5,0\n"
+    + "AAPL.US,D,20200831,0,1,2,0.5,1.75,9.5,0\n",  # unsorted, a duplicate date, volumes rounded half to even
+    BULK_HEADER + "AAPL.US,D,20200831,0,1e2,2E+2,-0.5,1.0e-3,2.5,0\n",  # exponents, a negative
+    BULK_HEADER + "AAPL.US,D,20200831,0,0.1,0.2,0.30000000000000004,123456789.123456789,9007199254740993,0\n",
+]
+# Anything unusual goes through Arrow (which then decides: a value, or an error naming the place).
+ODD_BODIES = [
+    BULK_HEADER + 'AAPL.US,D,20200831,0,"1",2,0.5,1.5,7,0\n',  # quoted
+    BULK_HEADER + "AAPL.US,D,20200831,0, 1,2,0.5,1.5,7,0\n",  # a blank before a number
+    BULK_HEADER + "AAPL.US,D,20200831,0,NaN,2,0.5,1.5,7,0\n",  # Arrow reads NaN as null
+    BULK_HEADER + "AAPL.US,D,20200831,0,,2,0.5,1.5,7,0\n",  # empty cell
+    BULK_HEADER + "AAPL.US,D,20200831,0,1,2,0.5,1.5,1e400,0\n",  # volume out of range
+    BULK_HEADER + "AAPL.US,D,20200230,0,1,2,0.5,1.5,7,0\n",  # no such date
+    BULK_HEADER + "AAPL.US,D,20200831,0,1,2,0.5,1.5,7\n",  # a field short
+    BULK_HEADER + ROW + "\nMSFT.US,D,20200831,0,1,2,0.5,1.5,7,0\n",  # two tickers
+    BULK_HEADER + "AAPL.US,W,20200831,0,1,2,0.5,1.5,7,0\n",  # weekly
+    "\ufeff" + BULK_HEADER + ROW + "\n",  # byte-order mark
+    BULK_HEADER + ROW + "\n   \n",  # a line of blanks
+]
+
+
+def _both_paths(monkeypatch: pytest.MonkeyPatch, text: str) -> tuple[object, object]:
+    """(fast path result or error, Arrow path result or error) for one bulk member."""
+    from cxq_data.normalize import stooq
+
+    def run() -> object:
+        try:
+            bars = parse_body("stooq_bulk_txt", ParseRequest(text.encode(), "raw/stooq/AAPL/x.txt", FETCHED)).bars
+            return bars
+        except MalformedResponseError as exc:
+            return f"error: {exc}"
+
+    fast = run()
+    with monkeypatch.context() as m:
+        m.setattr(stooq, "_small_bulk", lambda req: None)
+        arrow = run()
+    return fast, arrow
+
+
+@pytest.mark.parametrize("text", SMALL_BODIES)
+def test_small_bulk_members_take_the_fast_path_and_equal_arrow(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxq_data.normalize import stooq
+
+    assert stooq._small_bulk(ParseRequest(text.encode(), "x", FETCHED)) is not None  # the fast path took it
+    fast, arrow = _both_paths(monkeypatch, text)
+    assert fast.schema == arrow.schema == PARTITION_SCHEMA
+    assert fast.equals(arrow) and fast.to_pylist() == arrow.to_pylist()
+
+
+@pytest.mark.parametrize("text", ODD_BODIES)
+def test_odd_small_bulk_members_are_left_to_arrow(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxq_data.normalize import stooq
+
+    assert stooq._small_bulk(ParseRequest(text.encode(), "x", FETCHED)) is None
+    fast, arrow = _both_paths(monkeypatch, text)
+    assert fast == arrow if isinstance(arrow, str) else fast.equals(arrow)
+
+
+def test_fast_path_table_gives_the_same_parquet_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxq_data.lake_io import partition_bytes
+
+    fast, arrow = _both_paths(monkeypatch, SMALL_BODIES[5])
+    assert partition_bytes(fast) == partition_bytes(arrow)

@@ -142,7 +142,7 @@ def json_number(value: object, file: object, where: str) -> float | None:
     return float(value)
 
 
-def _last_per_key(keys: np.ndarray, keep_duplicates: bool) -> np.ndarray:
+def last_per_key(keys: np.ndarray, keep_duplicates: bool) -> np.ndarray:
     """Row indices sorted by key; per key only the last row of the input unless keep_duplicates."""
     order = np.argsort(keys, kind="stable")
     if keep_duplicates or len(order) == 0:
@@ -152,7 +152,7 @@ def _last_per_key(keys: np.ndarray, keep_duplicates: bool) -> np.ndarray:
     return order[is_last]
 
 
-def _ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
+def ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
     micros = np.full(n, _epoch_us(ingested_at), dtype=np.int64)  # no per-row datetime objects
     return pa.array(micros, type=pa.timestamp("us", tz="UTC"))
 
@@ -171,26 +171,26 @@ def bars_from_arrow(dates: pa.Array, prices: dict[str, pa.Array | None], volume:
                     ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """PARTITION_SCHEMA table from Arrow columns (a missing column becomes nulls)."""
     days = np.asarray(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
-    idx = pa.array(_last_per_key(days, keep_duplicates))
+    idx = pa.array(last_per_key(days, keep_duplicates))
     n = len(idx)
     arrays: list[pa.Array] = [dates.cast(pa.date32()).take(idx)]
     for name in _PRICE_FIELDS:
         col = prices.get(name)
         arrays.append(pa.nulls(n, pa.float64()) if col is None else col.cast(pa.float64()).take(idx))
     arrays.append(pa.nulls(n, pa.int64()) if volume is None else volume.cast(pa.int64()).take(idx))
-    arrays.append(_ingested_column(ingested_at, n))
+    arrays.append(ingested_column(ingested_at, n))
     return pa.Table.from_arrays(arrays, schema=PARTITION_SCHEMA)
 
 
 def intraday_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """INTRADAY_SCHEMA table from BarColumns whose keys are tz-aware datetimes."""
     micros = np.array([_epoch_us(t) for t in cols.keys], dtype=np.int64)
-    idx = pa.array(_last_per_key(micros, keep_duplicates))
+    idx = pa.array(last_per_key(micros, keep_duplicates))
     arrays = [
         pa.array(micros, type=pa.timestamp("us", tz="UTC")).take(idx),
         *(pa.array(getattr(cols, name), type=pa.float64()).take(idx) for name in ("open", "high", "low", "close")),
         pa.array(cols.volume, type=pa.int64()).take(idx),
-        _ingested_column(ingested_at, len(idx)),
+        ingested_column(ingested_at, len(idx)),
     ]
     return pa.Table.from_arrays(arrays, schema=INTRADAY_SCHEMA)
 
@@ -207,7 +207,7 @@ def actions_table(rows: ActionRows, ingested_at: dt.datetime) -> pa.Table:
             "date": pa.array(dates, type=pa.date32()),
             "dividend": pa.array([rows.by_date[d][0] for d in dates], type=pa.float64()),
             "split_ratio": pa.array([rows.by_date[d][1] for d in dates], type=pa.float64()),
-            "ingested_at": _ingested_column(ingested_at, len(dates)),
+            "ingested_at": ingested_column(ingested_at, len(dates)),
         },
         schema=ACTIONS_SCHEMA,
     )
