@@ -86,3 +86,22 @@ def test_tampered_raw_file_fails_its_hash(tmp_path):
     record.path.write_bytes(b"Date,Open,High,Low,Close\n2024-06-05,9,9,9,9\n")
     with pytest.raises(RawLayerError, match="sha256"):
         normalize_record(record)
+
+
+@pytest.mark.parametrize("new_rows", [[("2024-06-06", 40.0)], [("2024-06-05", 30.0), ("2024-06-06", 40.0)],
+                                      [("2024-06-01", 10.0)]])
+def test_append_shortcut_gives_the_general_result_and_bytes(new_rows, monkeypatch: pytest.MonkeyPatch):
+    """Keys already strictly increasing (a new day after a year) skip the sort; same table, same Parquet."""
+    from cxq_data.lake_io import partition_bytes
+    from cxq_data.normalize import base
+
+    old = csv_part([("2024-06-03", 1.0), ("2024-06-04", 2.0), ("2024-06-05", 3.0)], T1)
+    parts = [old, csv_part(new_rows, T2)]
+    quick = merge_latest(parts)
+    with monkeypatch.context() as m:
+        m.setattr(base, "_strictly_increasing", lambda keys: False)
+        general = merge_latest(parts)
+    assert quick.bars.equals(general.bars) and quick.actions.equals(general.actions)
+    assert partition_bytes(quick.bars) == partition_bytes(general.bars)
+    dates = [r["date"] for r in quick.bars.to_pylist()]
+    assert dates == sorted(set(dates))

@@ -145,16 +145,27 @@ def _latest_per_key(tables: list[pa.Table], key: str) -> pa.Table:
     schema = tables[0].schema
     if any(t.schema.names != schema.names for t in tables):
         raise ValueError("merge_latest: all parts must share one schema (all daily or all intraday)")
-    combined = pa.concat_tables([t.cast(schema) for t in tables])
+    tables = [t if t.schema == schema else t.cast(schema) for t in tables]
+    nonempty = [t for t in tables if t.num_rows]
+    if len(nonempty) <= 1:
+        # one part alone: the general path would keep its last row per key, sorted by key
+        tables = nonempty or tables[:1]
+    combined = pa.concat_tables(tables)
     if combined.num_rows == 0:
         return combined.combine_chunks()
     part_no = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
     keys = _int64(combined[key])
+    if _strictly_increasing(keys):  # e.g. a new day appended to a year: every row wins, nothing moves
+        return combined.combine_chunks()
     fetched = _int64(combined["ingested_at"])
     order = np.lexsort((np.arange(len(part_no)), part_no, fetched, keys))  # last key sorts first
     sorted_keys = keys[order]
     is_last = np.append(sorted_keys[1:] != sorted_keys[:-1], True)
     return combined.take(pa.array(order[is_last])).combine_chunks()
+
+
+def _strictly_increasing(keys: np.ndarray) -> bool:
+    return bool(np.all(keys[1:] > keys[:-1]))
 
 
 def _int64(column: pa.ChunkedArray) -> np.ndarray:

@@ -205,6 +205,7 @@ _SMALL_BODY = 4096
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _EIGHT_DIGITS = re.compile(r"[0-9]{8}")
 _INT64_RANGE = (-(2**63), 2**63 - 1)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _small_bulk(req: ParseRequest) -> Normalized | None:
@@ -241,12 +242,13 @@ def _small_row(row: list[str]) -> tuple[dt.date, list[float], int] | None:
 def _small_table(rows: list[tuple[dt.date, list[float], int]], req: ParseRequest) -> pa.Table:
     import numpy as np
 
-    keep = last_per_key(np.array([r[0].toordinal() for r in rows], dtype=np.int64), req.keep_duplicates)
-    picked = [rows[i] for i in keep]
-    n = len(picked)
-    prices = [pa.array([r[1][k] for r in picked], type=pa.float64()) for k in range(4)]
-    return pa.Table.from_arrays(
-        [pa.array([r[0] for r in picked], type=pa.date32()), *prices, pa.nulls(n, pa.float64()),
-         pa.array([r[2] for r in picked], type=pa.int64()), ingested_column(req.fetched_at, n)],
+    days = np.array([r[0].toordinal() - _EPOCH_ORDINAL for r in rows], dtype=np.int32)
+    keep = last_per_key(days.astype(np.int64), req.keep_duplicates)
+    prices = np.array([rows[i][1] for i in keep], dtype=np.float64).reshape(len(keep), 4)
+    n = len(keep)
+    return pa.Table.from_arrays(  # from numpy: pa.array over Python lists costs ~60 us a column
+        [pa.array(days[keep]).view(pa.date32()),
+         *(pa.array(np.ascontiguousarray(prices[:, k])) for k in range(4)), pa.nulls(n, pa.float64()),
+         pa.array(np.array([rows[i][2] for i in keep], dtype=np.int64)), ingested_column(req.fetched_at, n)],
         schema=PARTITION_SCHEMA,
     )
