@@ -304,16 +304,18 @@ def _counted(result: SymbolResult, index_changed: bool) -> SymbolResult:
 
 
 def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: bool = True,
-                   keep_daily: bool = False) -> PendingSymbol:
+                   keep_daily: bool = False, daily: list[RawRecord] | None = None) -> PendingSymbol:
     """Normalize every raw record of (source, symbol), merge (latest fetch wins) and write the
     partitions; the index is left to :meth:`PendingSymbol.commit`.
 
     With ``durable=False`` the partitions are not fsynced: the caller must call
     ``lake_io.sync_barrier()`` before committing. ``keep_daily`` keeps the year tables in the result
-    (the serving build of a batch run then needs not read them back).
+    (the serving build of a batch run then needs not read them back). ``daily`` replaces the listing
+    of the daily raw folder (S3 storage mode: listed in S3, only files added since the index fetched;
+    the full path reads every record and raises :class:`RawLayerError` for one that is not there).
     """
     source, symbol = source_name(source), validate_symbol(symbol)
-    daily = list_raw(layout, source, symbol, DAILY_KIND)
+    daily = list_raw(layout, source, symbol, DAILY_KIND) if daily is None else daily
     kinds = intraday_kinds(layout, source, symbol)
     if not daily and not kinds:
         raise RawLayerError(f"{source}/{symbol}: no raw files under {layout.raw_dir(source, symbol)}")

@@ -81,15 +81,24 @@ def unchanged_since(layout: DataLayout, source: str, prior: dict[str, Any] | Non
     Lets a rerun over many pairs (a Snakemake bucket job after one symbol's fetch) skip the untouched
     ones at the cost of a few stats, instead of re-normalizing their whole history (~9 ms each).
     """
-    if not _same_code_daily_only(source, prior, has_intraday):
+    if not same_inputs(layout, source, prior, records, has_intraday):
         return False
-    if not _same_files(layout, prior.get("raw", []), records):
-        return False
-    entries = [*prior.get("daily", {}).values(), *([prior["actions"]] if prior.get("actions") else [])]
     try:
-        return all((layout.root / e["file"]).stat().st_size == e["bytes"] for e in entries)
+        return all((layout.root / e["file"]).stat().st_size == e["bytes"] for e in indexed_files(prior))
     except (OSError, KeyError):
         return False
+
+
+def same_inputs(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],
+                has_intraday: bool) -> bool:
+    """``prior`` was written by the code in use from exactly these raw files (daily-only pairs)."""
+    return (prior is not None and _same_code_daily_only(source, prior, has_intraday)
+            and _same_files(layout, prior.get("raw", []), records))
+
+
+def indexed_files(index: dict[str, Any]) -> list[dict[str, Any]]:
+    """The daily and actions file entries of an index (what the up-to-date check looks at)."""
+    return [*index.get("daily", {}).values(), *([index["actions"]] if index.get("actions") else [])]
 
 
 def new_records(layout: DataLayout, source: str, prior: dict[str, Any] | None, records: list[RawRecord],

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -192,9 +193,19 @@ def list_raw(layout: DataLayout, source: str, symbol: str, kind: str = "daily") 
     """
     folder = layout.raw_dir(source, symbol, kind)
     try:
-        names = set(os.listdir(folder))
+        names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return records_in(folder, names)
+
+
+def records_in(folder: Path, file_names: Iterable[str]) -> list[RawRecord]:
+    """The raw records among the file names of one raw folder, in fetch order (see :func:`list_raw`).
+
+    A manifest makes a record; a data file without its manifest is not one yet (being written, or
+    pushed to S3 without its manifest so far). Also used for an S3 listing of a raw folder.
+    """
+    names = set(file_names)
     records = []
     for name in sorted(names):
         if not name.endswith(MANIFEST_SUFFIX) or is_temp_name(name):
