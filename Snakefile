@@ -21,7 +21,7 @@ include: "rules/options.smk"
 
 rule all:
     input:
-        rules.db.output,
+        serving_marker(),
 
 
 rule ingest:

@@ -20,3 +20,22 @@ rule fetch:
     retries: 1
     script:
         "../scripts/fetch.py"
+
+
+# S3 default storage only: push the raw files of one (source, bucket) that S3 lacks (write-once, verified)
+# and list what S3 holds; the bucket's process job depends on that listing. It runs here, on the host
+# whose data dir received the fetches and imports; a process job elsewhere then reads raw from S3.
+rule push_raw:
+    input:
+        raw_and_fetches,
+    output:
+        raw_listing("{source}", "{bucket}"),
+    log:
+        f"{DATA}/logs/raw/{{source}}/bucket-{{bucket}}.log",
+    params:
+        data_dir=DATA,
+        s3=S3_PARAMS,
+        symbols=bucket_symbols,
+    localrule: True
+    script:
+        "../scripts/push_raw.py"

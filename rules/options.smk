@@ -4,8 +4,12 @@
 
 
 def options_zip(wildcards):
+    from cxq_data.errors import ConfigError
     from cxq_data.options.pipeline import zip_for_date
 
+    if STORAGE:  # the ZIP is on this host and the jobs write to S3 themselves: no default storage needed
+        raise ConfigError("options_upload uploads to S3 itself (S3_BUCKET_NAME, S3_ENDPOINT_URL): "
+                          "run it without --default-storage-provider")
     return str(zip_for_date(WF.layout, WF.options, wildcards.date))
 
 

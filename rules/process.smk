@@ -15,7 +15,8 @@ rule process_bucket:
         f"{DATA}/logs/process/{{source}}/bucket-{{bucket}}.log",
     params:
         data_dir=DATA,
-        symbols=lambda wc: BUCKETS.get((wc.source, int(wc.bucket)), []),
+        symbols=bucket_symbols,
+        s3=S3_PARAMS,  # storage mode: bucket and key root of the lake in S3 (no secrets)
     # Worker processes inside the job (capped by --cores). 1 by default: with 32 jobs per source,
     # Snakemake running jobs side by side beats workers inside a job (full rebuild of 5,000 symbols on
     # 2 cores: 31.5 s with threads 1 vs 41-53 s with 2). Raise it with --set-threads process_bucket=N
@@ -29,15 +30,19 @@ rule process_bucket:
         "../scripts/process_bucket.py"
 
 
+# In storage mode db runs on this host (localrule): it mirrors the lake from S3 into the local data dir,
+# then builds the serving files and views there, where queries run.
 rule db:
     input:
         bucket_files(),
     output:
-        f"{DATA}/state/lake/serving.json",
+        serving_marker(),
     log:
         f"{DATA}/logs/lake/serving.log",
     params:
         data_dir=DATA,
+        s3=S3_PARAMS,
+    localrule: STORAGE
     resources:
         mem_mb=2000,
         runtime=30,

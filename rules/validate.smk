@@ -3,7 +3,7 @@
 
 rule validate_symbol:
     input:
-        rules.db.output,
+        serving_marker(),
     output:
         f"{DATA}/state/validate/{{symbol}}.json",
     log:
@@ -12,6 +12,7 @@ rule validate_symbol:
         data_dir=DATA,
         default_exchange=WF.default_exchange,
     group: "validate"
+    localrule: STORAGE  # storage mode: reads the host's mirror of the lake (see rule db)
     resources:
         mem_mb=1000,
         runtime=10,

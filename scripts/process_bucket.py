@@ -5,4 +5,4 @@ from cxq_data.workflow import process_bucket, script_logging
 
 with script_logging(snakemake.log[0]):
     process_bucket(snakemake.params.data_dir, snakemake.wildcards.source, list(snakemake.params.symbols),
-                   snakemake.output[0], workers=snakemake.threads)
+                   snakemake.output[0], workers=snakemake.threads, s3=snakemake.params.s3)

@@ -21,6 +21,7 @@ from cxq_data.atomic import atomic_write_json
 from cxq_data.errors import CxqError
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
+from cxq_data.s3_store import ObjectStore, StorageTarget
 from cxq_data.sources import Source, source_name
 from cxq_data.symbols import validate_symbol
 
@@ -162,7 +163,7 @@ class BucketProcessError(CxqError):
 
 
 def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[str], out: str | Path,
-                   workers: int = 1) -> Path:
+                   workers: int = 1, s3: Mapping[str, Any] | None = None) -> Path:
     """Process every symbol of one (source, bucket) into the lake, then write the bucket file ``out``.
 
     This is one Snakemake job: seconds of work instead of ~30 ms per (source, symbol), so the DAG
@@ -174,7 +175,15 @@ def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[s
     If any symbol fails, the good ones are kept (:func:`cxq_data.lake_batch.process_batch` commits
     their partitions and indexes), no bucket file is left behind, and :class:`BucketProcessError`
     names every failed symbol with its reason, so Snakemake marks the job failed and reruns it.
+
+    With ``s3`` (:meth:`StorageTarget.as_params`, S3 default storage) the job reads and writes the
+    lake in S3 through a scratch data dir instead (:func:`cxq_data.lake_s3.process_bucket_s3`).
     """
+    if s3:
+        from cxq_data.lake_s3 import process_bucket_s3
+
+        process_bucket_s3(_store(s3), source, symbols, out, workers=workers)
+        return Path(out)
     from cxq_data.lake import index_path
     from cxq_data.lake_batch import process_batch
     from cxq_data.lake_results import Status
@@ -249,13 +258,55 @@ def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def refresh_serving_marker(data_dir: str, marker: str | Path) -> Path:
-    """Rebuild serving files + views and record what the serving layer now holds."""
+def refresh_serving_marker(data_dir: str, marker: str | Path, s3: Mapping[str, Any] | None = None,
+                           bucket_files: Iterable[str | Path] = ()) -> Path:
+    """Rebuild serving files + views and record what the serving layer now holds.
+
+    With ``s3`` (S3 default storage) the local processed layer is first made equal to the lake in S3
+    for the pairs of ``bucket_files`` (:func:`cxq_data.lake_s3.pull_lake`).
+    """
     from cxq_data.db import refresh_serving
 
     layout = DataLayout.from_option(data_dir)
+    if s3:
+        from cxq_data.lake_s3 import pull_lake
+
+        print(json.dumps(pull_lake(_store(s3), layout, bucket_files)))
     result = refresh_serving(layout)
     return atomic_write_json(marker, _as_jsonable(result))
+
+
+# ----------------------------------------------------------------------------- S3 default storage
+def storage_target(provider: str | None, prefix: str | None, data_root: Path, *,
+                   endpoint_url: str | None = None, region: str | None = None) -> StorageTarget | None:
+    """Where the data dir lives in S3 when Snakemake runs with ``--default-storage-provider s3``;
+    None without a default storage provider (the local workflow, unchanged)."""
+    if provider is None:
+        return None
+    if provider != "s3":
+        raise CxqError(f"default storage provider {provider!r} is not supported (only s3)")
+    if not prefix:
+        raise CxqError("--default-storage-provider s3 needs --default-storage-prefix s3://BUCKET/PREFIX")
+    return StorageTarget.from_prefix(prefix, os.path.relpath(data_root), endpoint_url=endpoint_url, region=region)
+
+
+def storage_pairs(wf: WorkflowConfig, target: StorageTarget) -> list[tuple[str, str]]:
+    """The lake pairs in storage mode: the local ones plus every raw folder S3 holds."""
+    from cxq_data.raw_s3 import remote_raw_pairs
+
+    return sorted(set(wf.lake_pairs()) | remote_raw_pairs(ObjectStore(target)))
+
+
+def push_raw_listing(data_dir: str, s3: Mapping[str, Any], source: str, symbols: Iterable[str],
+                     out: str | Path) -> Path:
+    """Snakemake rule ``push_raw`` (storage mode, on the host holding the raw files)."""
+    from cxq_data.raw_s3 import push_raw
+
+    return push_raw(_store(s3), DataLayout.from_option(data_dir), source, symbols, out)
+
+
+def _store(s3: Mapping[str, Any]) -> ObjectStore:
+    return ObjectStore(StorageTarget.from_params(s3))
 
 
 def validate_to_report(data_dir: str, symbol: str, out: str | Path, default_exchange: str = "XNYS") -> Path:
