@@ -98,6 +98,10 @@ def test_push_raw_is_write_once(moto_endpoint: str, tmp_path: Path) -> None:
     listing = json.loads(push_raw(store, layout, "stooq", ["AAA"], tmp_path / "l.json").read_text())
     assert sorted(store.list("raw/")) == local
     assert sorted(f"raw/stooq/AAA/{name}" for name in listing["files"]["AAA"]) == local
+    client = make_client(moto_endpoint)
+    types = {r.rsplit(".", 1)[-1]: client.head_object(Bucket=bucket, Key=store.target.key(r))["ContentType"]
+             for r in local}
+    assert types == {"json": "application/json", "csv": "text/csv"}  # not the options' Parquet type
     stamps = {o["Key"]: o["LastModified"] for o in make_client(moto_endpoint).list_objects_v2(Bucket=bucket)["Contents"]}
     push_raw(store, layout, "stooq", ["AAA"], tmp_path / "l.json")  # nothing new: nothing sent
     assert {o["Key"]: o["LastModified"]

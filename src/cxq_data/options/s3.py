@@ -248,6 +248,16 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError))
 
 
+_CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json",
+                  ".csv": "text/csv", ".txt": "text/plain"}
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type an object gets, from its key's extension (Parquet for the options objects)."""
+    dot = key.rfind(".")
+    return _CONTENT_TYPES.get(key[dot:].lower() if dot >= 0 else "", "application/octet-stream")
+
+
 def _single_upload(client: S3Client, path: Path, bucket: str, key: str, digests: FileDigests,
                    on_bytes: ProgressCallback | None) -> None:
     with open(path, "rb") as body:
@@ -255,7 +265,7 @@ def _single_upload(client: S3Client, path: Path, bucket: str, key: str, digests:
             Bucket=bucket, Key=key, Body=body, ContentLength=digests.size,
             ContentMD5=_b64(bytes.fromhex(digests.md5)),
             ChecksumSHA256=_b64(bytes.fromhex(digests.sha256)),
-            ContentType="application/vnd.apache.parquet", Metadata={SHA256_META: digests.sha256},
+            ContentType=content_type_for(key), Metadata={SHA256_META: digests.sha256},
         )
     if on_bytes:
         on_bytes(digests.size)
@@ -265,7 +275,7 @@ def _multipart_upload(client: S3Client, path: Path, bucket: str, key: str, diges
                       on_bytes: ProgressCallback | None) -> None:
     upload_id = client.create_multipart_upload(
         Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256",
-        ContentType="application/vnd.apache.parquet", Metadata={SHA256_META: digests.sha256},
+        ContentType=content_type_for(key), Metadata={SHA256_META: digests.sha256},
     )["UploadId"]
     try:
         parts = []
