@@ -93,3 +93,11 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
         workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)
     assert not out.exists()  # the stale bucket file is gone: Snakemake reruns the job next time
     assert part.stat().st_mtime_ns == before and read_index(layout, "AAA", "stooq")  # the good one is kept
+
+
+def test_code_inputs_cover_every_format_a_source_can_hold():
+    """A user source may hold Stooq bulk members: a Stooq parser fix must rebuild it too."""
+    names = lambda source: {Path(p).name for p in workflow.code_inputs(source)}  # noqa: E731
+    assert {"stooq.py", "csvfile.py", "lake.py", "base.py"} <= names("my_broker")
+    assert "stooq.py" in names("stooq") and "yahoo.py" not in names("stooq")
+    assert "yahoo.py" in names("yfinance")

@@ -39,7 +39,8 @@ _SOURCE_CODE = {
     Source.ALPHAVANTAGE.value: ("normalize/alphavantage.py",),
     Source.STOOQ.value: ("normalize/stooq.py",),
 }
-_USER_SOURCE_CODE = ("normalize/csvfile.py",)
+# A user-named source holds generic CSV files or Stooq bulk members (the importer detects the format).
+_USER_SOURCE_CODE = ("normalize/csvfile.py", "normalize/stooq.py")
 
 
 @dataclass(frozen=True)
