@@ -16,7 +16,7 @@ from lake_support import (  # noqa: F401 (fixture)
     write_raw_lines,
 )
 
-from cxq_data import lake
+from cxq_data import lake, lake_index
 from cxq_data.errors import RawLayerError
 from cxq_data.lake import Status, process, process_symbol
 from cxq_data.lake_io import sha256_hex
@@ -98,7 +98,7 @@ def test_appending_a_fetch_reads_only_the_new_manifest_and_equals_a_full_rebuild
     monkeypatch.setattr(raw, "read_manifest", lambda path: read.append(path.name) or real(path))
     result = process_symbol(layout, "yfinance", "AAPL")
     assert read == [newest.path.name] and result.status is Status.WRITTEN  # old manifests not read again
-    index = json.loads(lake.index_path(layout, "AAPL", "yfinance").read_text())
+    index = json.loads(lake_index.index_path(layout, "AAPL", "yfinance").read_text())
     assert [e["file"].rsplit("/", 1)[-1] for e in index["raw"]][-1] == newest.path.name and len(index["raw"]) == 5
     # the incremental result is byte-identical to processing the same raw files from scratch
     fresh = DataLayout(tmp_path / "fresh")
@@ -171,7 +171,7 @@ def test_index_describes_files_and_raw_inputs(layout):
     rec1 = write_raw_lines(layout, "yfinance", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
     rec2 = write_raw_lines(layout, "yfinance", "AAPL", ["A,2022-05-02,,4.0"], ts(1))
     process_symbol(layout, "yfinance", "AAPL")
-    text = lake.index_path(layout, "AAPL", "yfinance").read_text()
+    text = lake_index.index_path(layout, "AAPL", "yfinance").read_text()
     index = json.loads(text)
     assert text == json.dumps(index, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"  # canonical
     for year, entry in index["daily"].items():
@@ -200,7 +200,7 @@ def test_intraday_goes_to_its_own_dataset_without_touching_daily(layout):
     rows = pq.read_table(day_file).to_pylist()
     assert [r["volume"] for r in rows] == [314, 315]
     assert result.years == [2021, 2022, 2023]
-    index = json.loads(lake.index_path(layout, "AAPL", "yfinance").read_text())
+    index = json.loads(lake_index.index_path(layout, "AAPL", "yfinance").read_text())
     assert sorted(index["intraday"]["5m"]) == ["2025-01-02", "2025-01-03"]
 
 
@@ -243,7 +243,7 @@ def test_lake_summary_counts_from_indexes(layout):
     write_raw_lines(layout, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
     process(layout, "yfinance", progress=False)
     process(layout, "stooq", progress=False)
-    rows = {r["source"]: r for r in lake.lake_summary(layout)}
+    rows = {r["source"]: r for r in lake_index.lake_summary(layout)}
     assert rows["yfinance"]["symbols"] == 2 and rows["yfinance"]["rows"] == len(DAYS) + 10
     assert rows["yfinance"]["partitions"] == 4 and rows["stooq"]["partitions"] == 3
     assert (rows["stooq"]["first_year"], rows["stooq"]["last_year"]) == (2021, 2023)

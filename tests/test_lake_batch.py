@@ -8,7 +8,7 @@ import json
 import pytest
 from lake_support import synthetic_bars, test_normalizer, trading_days, tree_state, ts, write_raw_lines  # noqa: F401
 
-from cxq_data import lake, lake_batch
+from cxq_data import lake, lake_batch, lake_index
 from cxq_data.lake import Status, process_symbol
 from cxq_data.lake_batch import process_batch
 from cxq_data.paths import DataLayout
@@ -123,7 +123,7 @@ def test_unchanged_years_are_skipped_by_content_hash_without_encoding(data_dir, 
     encoded.clear()
     process_symbol(layout, "stooq", "AAPL")
     assert len(encoded) == 1 and victim.read_bytes() == good
-    index = json.loads(lake.index_path(layout, "AAPL", "stooq").read_text())
+    index = json.loads(lake_index.index_path(layout, "AAPL", "stooq").read_text())
     assert all(len(e["content"]) == 64 for e in index["daily"].values())
 
 
@@ -163,7 +163,7 @@ def test_incremental_path_is_refused_when_its_preconditions_fail(data_dir, monke
     layout = DataLayout(data_dir)
     write_raw_lines(layout, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
     process_symbol(layout, "stooq", "AAPL")
-    index_file = lake.index_path(layout, "AAPL", "stooq")
+    index_file = lake_index.index_path(layout, "AAPL", "stooq")
     index = json.loads(index_file.read_text())
     if spoil == "code":  # another normalizer/lake version wrote the index
         index["code"] = "0" * 32

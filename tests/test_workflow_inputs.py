@@ -77,7 +77,7 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
 
     from cxq_data.errors import CxqError
     from cxq_data.ingest.importer import import_file
-    from cxq_data.lake import read_index
+    from cxq_data.lake_index import read_index
 
     layout = DataLayout(tmp_path / "data")
     good = tmp_path / "good.csv"

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import pyarrow.compute as pc
 from cxq_data import normalize as _normalize
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
 from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries, unchanged_since
+from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, intraday_file, read_index
 from cxq_data.lake_io import (
     content_hash,
     parquet_bytes,
@@ -44,10 +43,8 @@ from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 from cxq_data.sources import source_name
 from cxq_data.symbols import validate_symbol
 
-INDEX_NAME = "_index.json"
 INDEX_FORMAT = 1
 DAILY_KIND = "daily"
-INTRADAY_PREFIX = "intraday-"
 
 
 @dataclass
@@ -66,40 +63,6 @@ class _Writes:
             self.unchanged += 1
 
 
-# --------------------------------------------------------------------------------------------- paths
-def index_path(layout: DataLayout, symbol: str, source: str) -> Path:
-    return layout.symbol_source_dir(symbol, source) / INDEX_NAME
-
-
-def actions_file(layout: DataLayout, symbol: str, source: str) -> Path:
-    return layout.actions_dir / f"symbol={symbol}" / f"source={source}" / "data.parquet"
-
-
-def intraday_file(layout: DataLayout, interval: str, symbol: str, source: str, day: dt.date) -> Path:
-    return layout.intraday_dir(interval) / f"symbol={symbol}" / f"source={source}" / f"date={day}" / "data.parquet"
-
-
-def read_index(layout: DataLayout, symbol: str, source: str) -> dict[str, Any] | None:
-    path = index_path(layout, symbol, source)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
-def iter_indexes(layout: DataLayout) -> Iterable[tuple[Path, dict[str, Any]]]:
-    """Every (index path, index) of the lake, in path order (two directory levels, no recursive glob)."""
-    root = layout.processed
-    if not root.is_dir():
-        return
-    for sym_dir in sorted(p for p in root.iterdir() if p.name.startswith("symbol=")):
-        for src_dir in sorted(p for p in sym_dir.iterdir() if p.name.startswith("source=")):
-            path = src_dir / INDEX_NAME
-            if path.is_file():
-                yield path, json.loads(path.read_text())
-
-
-# ----------------------------------------------------------------------------------------- tables
 def _canonical(table: pa.Table, schema: pa.Schema, key: str, what: str) -> pa.Table:
     """Select/cast to the explicit schema, refuse null or duplicate keys, sort by key."""
     missing = [n for n in schema.names if n not in table.column_names]
@@ -401,20 +364,3 @@ def process(layout: DataLayout, source: str, symbols: list[str] | None = None,
     from cxq_data.lake_batch import process_batch
 
     return process_batch(layout, source, symbols, workers=workers, progress=progress).summary
-
-
-def lake_summary(layout: DataLayout) -> list[dict[str, Any]]:
-    """One row per source from the indexes: symbols, years, partitions, rows, bytes (no data read)."""
-    per_source: dict[str, dict[str, Any]] = {}
-    for _, index in iter_indexes(layout):
-        row = per_source.setdefault(index["source"], {"source": index["source"], "symbols": 0, "first_year": None,
-                                                       "last_year": None, "partitions": 0, "rows": 0, "bytes": 0})
-        row["symbols"] += 1
-        for year, entry in index["daily"].items():
-            y = int(year)
-            row["first_year"] = y if row["first_year"] is None else min(row["first_year"], y)
-            row["last_year"] = y if row["last_year"] is None else max(row["last_year"], y)
-            row["partitions"] += 1
-            row["rows"] += entry["rows"]
-            row["bytes"] += entry["bytes"]
-    return [per_source[s] for s in sorted(per_source)]

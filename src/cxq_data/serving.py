@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from cxq_data.atomic import atomic_write_bytes, dumps_json, remove_stale_temps
 from cxq_data.errors import CxqError
-from cxq_data.lake import iter_indexes
+from cxq_data.lake_index import iter_indexes
 from cxq_data.lake_io import (
     SERVING_ROW_GROUP_ROWS,
     parquet_bytes,

@@ -18,6 +18,6 @@ def cli() -> None:
 @click.pass_context
 def summary(ctx: click.Context, fmt: str) -> None:
     """Per source: symbols, first/last year, partitions, rows and bytes on disk."""
-    from cxq_data.lake import lake_summary
+    from cxq_data.lake_index import lake_summary
 
     click.echo(render(lake_summary(layout_of(ctx)), fmt))

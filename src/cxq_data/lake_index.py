@@ -1,0 +1,69 @@
+"""Where a (symbol, source) lives in the processed lake, and what its index says (no data read).
+
+    processed/symbol=X/source=Y/_index.json     the index :mod:`cxq_data.lake` writes last
+    processed/actions/symbol=X/source=Y/data.parquet
+    processed/intraday/interval=I/symbol=X/source=Y/date=D/data.parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cxq_data.paths import DataLayout
+
+INDEX_NAME = "_index.json"
+INTRADAY_PREFIX = "intraday-"  # raw kind of intraday fetches: intraday-{interval}
+
+
+def index_path(layout: DataLayout, symbol: str, source: str) -> Path:
+    return layout.symbol_source_dir(symbol, source) / INDEX_NAME
+
+
+def actions_file(layout: DataLayout, symbol: str, source: str) -> Path:
+    return layout.actions_dir / f"symbol={symbol}" / f"source={source}" / "data.parquet"
+
+
+def intraday_file(layout: DataLayout, interval: str, symbol: str, source: str, day: dt.date) -> Path:
+    return layout.intraday_dir(interval) / f"symbol={symbol}" / f"source={source}" / f"date={day}" / "data.parquet"
+
+
+def read_index(layout: DataLayout, symbol: str, source: str) -> dict[str, Any] | None:
+    path = index_path(layout, symbol, source)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def iter_indexes(layout: DataLayout) -> Iterable[tuple[Path, dict[str, Any]]]:
+    """Every (index path, index) of the lake, in path order (two directory levels, no recursive glob)."""
+    root = layout.processed
+    if not root.is_dir():
+        return
+    for sym_dir in sorted(p for p in root.iterdir() if p.name.startswith("symbol=")):
+        for src_dir in sorted(p for p in sym_dir.iterdir() if p.name.startswith("source=")):
+            path = src_dir / INDEX_NAME
+            if path.is_file():
+                yield path, json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------------------- tables
+def lake_summary(layout: DataLayout) -> list[dict[str, Any]]:
+    """One row per source from the indexes: symbols, years, partitions, rows, bytes (no data read)."""
+    per_source: dict[str, dict[str, Any]] = {}
+    for _, index in iter_indexes(layout):
+        row = per_source.setdefault(index["source"], {"source": index["source"], "symbols": 0, "first_year": None,
+                                                       "last_year": None, "partitions": 0, "rows": 0, "bytes": 0})
+        row["symbols"] += 1
+        for year, entry in index["daily"].items():
+            y = int(year)
+            row["first_year"] = y if row["first_year"] is None else min(row["first_year"], y)
+            row["last_year"] = y if row["last_year"] is None else max(row["last_year"], y)
+            row["partitions"] += 1
+            row["rows"] += entry["rows"]
+            row["bytes"] += entry["bytes"]
+    return [per_source[s] for s in sorted(per_source)]
