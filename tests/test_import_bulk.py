@@ -160,3 +160,37 @@ def test_member_with_bad_crc_is_skipped_as_error_and_others_imported(layout, tmp
     assert summary.imported == ["GOOD"]
     [skipped] = summary.skipped
     assert skipped.symbol == "CRC" and skipped.is_error and "unreadable member" in skipped.reason
+
+
+def test_bulk_import_process_and_serving_never_import_pandas(tmp_path):
+    """pyarrow imports pandas on the first pa.array / to_numpy / Schema.empty_table (~0.5-0.8 s per
+    process, i.e. per Snakemake job): the Stooq path from ZIP to views must not touch any of them."""
+    import subprocess
+    import sys
+
+    history = build_zip(tmp_path / "d_us_txt.zip", {
+        "data/daily/us/nasdaq stocks/1/aapl.us.txt": member("AAPL.US", [190.5, 191.0, 192.25]),
+        "data/daily/us/nyse stocks/1/brk-b.us.txt": member("BRK-B.US", [400.0, 401.5])})
+    new_day = build_zip(tmp_path / "day.zip", {
+        "data/daily/us/nasdaq stocks/1/aapl.us.txt": member("AAPL.US", [193.0], start=20240610),
+        "data/daily/us/nyse stocks/1/brk-b.us.txt": member("BRK-B.US", [402.0], start=20240610)})
+    script = f"""
+import sys
+from cxq_data.db import refresh_serving
+from cxq_data.ingest.importer import import_file
+from cxq_data.lake_batch import process_batch
+from cxq_data.paths import DataLayout
+from pathlib import Path
+layout = DataLayout(Path({str(tmp_path / "data")!r}))
+for path in ({str(history)!r}, {str(new_day)!r}):  # full path, then the append path
+    imported = import_file(layout, path, "stooq", workers=1)
+    batch = process_batch(layout, "stooq", imported.imported, workers=1, progress=False, keep_tables=True)
+    assert batch.summary.ok, batch.summary.rows()
+    refresh_serving(layout, staged=batch.staged)
+rows = [r["status"] for r in batch.summary.rows()]
+print(rows, "pandas" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.strip() == "['written', 'written'] False"

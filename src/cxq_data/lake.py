@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
+from cxq_data.arrow_util import empty_table
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
 from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries, unchanged_since
 from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, intraday_file, read_index
@@ -301,8 +302,8 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
         bars = _normalize_records(kind_records).bars
         intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, bars, writes)
     # Intraday only: empty daily tables, so that no stale daily data is left behind.
-    merged = _normalize_records(daily) if daily else Normalized(PARTITION_SCHEMA.empty_table(),
-                                                                ACTIONS_SCHEMA.empty_table())
+    merged = _normalize_records(daily) if daily else Normalized(empty_table(PARTITION_SCHEMA),
+                                                                empty_table(ACTIONS_SCHEMA))
     parts: dict[int, pa.Table] = {}
     years = _write_daily(layout, symbol, source, merged.bars, writes, prior, parts)
     actions = _write_actions(layout, symbol, source, merged.actions, writes)

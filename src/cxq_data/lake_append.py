@@ -23,10 +23,11 @@ import functools
 import hashlib
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
+from cxq_data.arrow_util import arrow_to_int64, calendar_years, empty_table, numpy_to_arrow
 from cxq_data.lake_io import read_parquet_bytes, sha256_hex
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
@@ -131,25 +132,25 @@ def merged_years(layout: DataLayout, prior: dict[str, Any], added: list[RawRecor
     bars = fresh.bars.select(PARTITION_SCHEMA.names).cast(PARTITION_SCHEMA)
     out: dict[int, pa.Table] = {}
     if bars.num_rows:
-        years = pc.year(bars.column("date"))
-        for year in pc.unique(years).to_pylist():
-            new_rows = bars.filter(pc.equal(years, year))
+        years = calendar_years(arrow_to_int64(bars.column("date")))
+        for year in sorted(set(years.tolist())):
+            new_rows = bars.take(numpy_to_arrow(np.flatnonzero(years == year)))
             entry = prior.get("daily", {}).get(str(year))
-            old = _read_checked(layout, entry) if entry else PARTITION_SCHEMA.empty_table()
+            old = _read_checked(layout, entry) if entry else empty_table(PARTITION_SCHEMA)
             if old is None:
                 return None
-            parts = [Normalized(old.cast(PARTITION_SCHEMA), ACTIONS_SCHEMA.empty_table()),
-                     Normalized(new_rows, ACTIONS_SCHEMA.empty_table())]
+            parts = [Normalized(old.cast(PARTITION_SCHEMA), empty_table(ACTIONS_SCHEMA)),
+                     Normalized(new_rows, empty_table(ACTIONS_SCHEMA))]
             out[year] = _normalize.merge_latest(parts).bars
     actions = None
     if fresh.actions.num_rows:
         entry = prior.get("actions")
-        old_actions = _read_checked(layout, entry) if entry else ACTIONS_SCHEMA.empty_table()
+        old_actions = _read_checked(layout, entry) if entry else empty_table(ACTIONS_SCHEMA)
         if old_actions is None:
             return None
         merged = _normalize.merge_latest([
-            Normalized(PARTITION_SCHEMA.empty_table(), old_actions.cast(ACTIONS_SCHEMA)),
-            Normalized(PARTITION_SCHEMA.empty_table(), fresh.actions.select(ACTIONS_SCHEMA.names).cast(ACTIONS_SCHEMA)),
+            Normalized(empty_table(PARTITION_SCHEMA), old_actions.cast(ACTIONS_SCHEMA)),
+            Normalized(empty_table(PARTITION_SCHEMA), fresh.actions.select(ACTIONS_SCHEMA.names).cast(ACTIONS_SCHEMA)),
         ])
         actions = merged.actions
     return out, actions

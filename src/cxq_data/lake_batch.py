@@ -26,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from cxq_data.arrow_util import repeated_string
 from cxq_data.errors import CxqError
 from cxq_data.lake import PendingSymbol, ProcessSummary, Status, SymbolResult, prepare_symbol
 from cxq_data.lake_io import sync_barrier
@@ -101,7 +102,7 @@ def _stage(source: str, pendings: list[PendingSymbol]) -> list[tuple[GroupKey, p
         for symbol, sha, table in parts:
             located.append((symbol, sha, offset, table.num_rows))
             offset += table.num_rows
-            tables.append(table.add_column(0, _SYMBOL_FIELD, pa.array([symbol] * table.num_rows, pa.string())))
+            tables.append(table.add_column(0, _SYMBOL_FIELD, repeated_string(symbol, table.num_rows)))
         out.append(((source, year), pa.concat_tables(tables).combine_chunks(), located))
     return out
 

@@ -34,8 +34,8 @@ import pyarrow as pa
 
 from cxq_data.errors import CxqError
 from cxq_data.lake import prepare_symbol
-from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, read_index
 from cxq_data.lake_append import indexed_files, new_records, same_inputs
+from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, read_index
 from cxq_data.lake_io import remove_file_and_empty_parents, sha256_hex, sync_barrier, write_json_if_changed
 from cxq_data.lake_results import Status, SymbolResult
 from cxq_data.paths import DataLayout

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from cxq_data.arrow_util import empty_table, repeated_string
 from cxq_data.atomic import atomic_write_bytes, dumps_json, remove_stale_temps
 from cxq_data.errors import CxqError
 from cxq_data.lake_index import iter_indexes
@@ -199,10 +200,10 @@ def _compact(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], member
     the Parquet bytes then do not depend on where the rows came from (disk or memory)."""
     parts = []
     for (symbol, _), table in zip(members, _member_tables(layout, spec, key, members, staged)):
-        symbols = pa.array([symbol] * table.num_rows, pa.string())
+        symbols = repeated_string(symbol, table.num_rows)
         parts.append(table.select(spec.columns.names).cast(spec.columns).add_column(0, _SYMBOL_FIELD, symbols))
     if not parts:
-        return spec.schema.empty_table()
+        return empty_table(spec.schema)
     return pa.concat_tables(parts).cast(spec.schema).combine_chunks()
 
 

@@ -33,8 +33,8 @@ PACKAGE_DIR = Path(cxq_data.__file__).parent
 
 # Modules whose code determines the bytes of a source's processed partitions. A change to one of them
 # makes Snakemake rebuild exactly the partitions of the sources that use it.
-_COMMON_LAKE_CODE = ("normalize/base.py", "normalize/tables.py", "lake.py", "lake_append.py", "lake_index.py",
-                     "lake_io.py", "schema.py")
+_COMMON_LAKE_CODE = ("arrow_util.py", "normalize/base.py", "normalize/tables.py", "lake.py", "lake_append.py",
+                     "lake_index.py", "lake_io.py", "schema.py")
 _SOURCE_CODE = {
     Source.YFINANCE.value: ("normalize/yahoo.py",),
     Source.ALPHAVANTAGE.value: ("normalize/alphavantage.py",),
@@ -186,8 +186,8 @@ def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[s
 
         process_bucket_s3(_store(s3), source, symbols, out, workers=workers)
         return Path(out)
-    from cxq_data.lake_index import index_path
     from cxq_data.lake_batch import process_batch
+    from cxq_data.lake_index import index_path
     from cxq_data.lake_results import Status
 
     layout = DataLayout.from_option(data_dir)

@@ -16,6 +16,7 @@ from enum import Enum
 import numpy as np
 import pyarrow as pa
 
+from cxq_data.arrow_util import arrow_to_int64, empty_table, numpy_to_arrow
 from cxq_data.errors import RawLayerError
 from cxq_data.raw import RawRecord
 from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
@@ -134,7 +135,7 @@ def merge_latest(parts: list[Normalized]) -> Normalized:
     an identical table. An empty list gives empty daily tables.
     """
     if not parts:
-        return Normalized(PARTITION_SCHEMA.empty_table(), ACTIONS_SCHEMA.empty_table())
+        return Normalized(empty_table(PARTITION_SCHEMA), empty_table(ACTIONS_SCHEMA))
     key = "ts" if parts[0].bars.schema.names[0] == "ts" else "date"
     bars = _latest_per_key([p.bars for p in parts], key)
     actions = _latest_per_key([p.actions for p in parts], "date")
@@ -154,20 +155,15 @@ def _latest_per_key(tables: list[pa.Table], key: str) -> pa.Table:
     if combined.num_rows == 0:
         return combined.combine_chunks()
     part_no = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
-    keys = _int64(combined[key])
+    keys = arrow_to_int64(combined[key])
     if _strictly_increasing(keys):  # e.g. a new day appended to a year: every row wins, nothing moves
         return combined.combine_chunks()
-    fetched = _int64(combined["ingested_at"])
+    fetched = arrow_to_int64(combined["ingested_at"])
     order = np.lexsort((np.arange(len(part_no)), part_no, fetched, keys))  # last key sorts first
     sorted_keys = keys[order]
     is_last = np.append(sorted_keys[1:] != sorted_keys[:-1], True)
-    return combined.take(pa.array(order[is_last])).combine_chunks()
+    return combined.take(numpy_to_arrow(order[is_last])).combine_chunks()
 
 
 def _strictly_increasing(keys: np.ndarray) -> bool:
     return bool(np.all(keys[1:] > keys[:-1]))
-
-
-def _int64(column: pa.ChunkedArray) -> np.ndarray:
-    typ = pa.int32() if pa.types.is_date32(column.type) else pa.int64()
-    return np.asarray(column.cast(typ).to_numpy(), dtype=np.int64)

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from cxq_data.arrow_util import numpy_to_arrow
 from cxq_data.normalize.base import Normalized, ParseRequest
 from cxq_data.normalize.tables import (
     bars_from_arrow,
@@ -246,9 +247,9 @@ def _small_table(rows: list[tuple[dt.date, list[float], int]], req: ParseRequest
     keep = last_per_key(days.astype(np.int64), req.keep_duplicates)
     prices = np.array([rows[i][1] for i in keep], dtype=np.float64).reshape(len(keep), 4)
     n = len(keep)
-    return pa.Table.from_arrays(  # from numpy: pa.array over Python lists costs ~60 us a column
-        [pa.array(days[keep]).view(pa.date32()),
-         *(pa.array(np.ascontiguousarray(prices[:, k])) for k in range(4)), pa.nulls(n, pa.float64()),
-         pa.array(np.array([rows[i][2] for i in keep], dtype=np.int64)), ingested_column(req.fetched_at, n)],
+    return pa.Table.from_arrays(
+        [numpy_to_arrow(days[keep], pa.date32()), *(numpy_to_arrow(prices[:, k]) for k in range(4)),
+         pa.nulls(n, pa.float64()), numpy_to_arrow(np.array([rows[i][2] for i in keep], dtype=np.int64)),
+         ingested_column(req.fetched_at, n)],
         schema=PARTITION_SCHEMA,
     )

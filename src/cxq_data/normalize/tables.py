@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from cxq_data.arrow_util import arrow_to_int64, empty_table, numpy_to_arrow
 from cxq_data.errors import DataFormatError, MalformedResponseError
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 from cxq_data.settings import redact_text
@@ -154,7 +155,7 @@ def last_per_key(keys: np.ndarray, keep_duplicates: bool) -> np.ndarray:
 
 def ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
     micros = np.full(n, _epoch_us(ingested_at), dtype=np.int64)  # no per-row datetime objects
-    return pa.array(micros, type=pa.timestamp("us", tz="UTC"))
+    return numpy_to_arrow(micros, pa.timestamp("us", tz="UTC"))
 
 
 def bars_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
@@ -170,8 +171,8 @@ _PRICE_FIELDS = ("open", "high", "low", "close", "adjusted_close")
 def bars_from_arrow(dates: pa.Array, prices: dict[str, pa.Array | None], volume: pa.Array | None,
                     ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """PARTITION_SCHEMA table from Arrow columns (a missing column becomes nulls)."""
-    days = np.asarray(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
-    idx = pa.array(last_per_key(days, keep_duplicates))
+    days = arrow_to_int64(dates)
+    idx = numpy_to_arrow(last_per_key(days, keep_duplicates))
     n = len(idx)
     arrays: list[pa.Array] = [dates.cast(pa.date32()).take(idx)]
     for name in _PRICE_FIELDS:
@@ -214,4 +215,4 @@ def actions_table(rows: ActionRows, ingested_at: dt.datetime) -> pa.Table:
 
 
 def empty_actions() -> pa.Table:
-    return ACTIONS_SCHEMA.empty_table()
+    return empty_table(ACTIONS_SCHEMA)
