@@ -7,15 +7,21 @@ converter never need pandas, so their hot paths build arrays from raw buffers in
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 
 from cxq_data.errors import DataFormatError
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
 
 def numpy_to_arrow(values: np.ndarray, arrow_type: pa.DataType | None = None,
                    null_mask: np.ndarray | None = None) -> pa.Array:
-    """A fixed-width Arrow array over ``values`` (type from the dtype unless given; ``null_mask`` True = null)."""
+    """A fixed-width Arrow array over ``values`` (type from the dtype unless given; True in ``null_mask``
+    = null). Not for booleans (Arrow packs them in bits)."""
     values = np.ascontiguousarray(values)
     arrow_type = arrow_type or pa.from_numpy_dtype(values.dtype)
     validity = None
@@ -23,7 +29,8 @@ def numpy_to_arrow(values: np.ndarray, arrow_type: pa.DataType | None = None,
     if null_mask is not None and null_mask.any():
         validity = pa.py_buffer(np.packbits(~null_mask, bitorder="little"))
         null_count = int(null_mask.sum())
-    return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
+    buffers = [validity, pa.py_buffer(values)]
+    return pa.Array.from_buffers(arrow_type, len(values), buffers, null_count=null_count)
 
 
 def repeated_string(value: str, n: int) -> pa.Array:
@@ -46,7 +53,8 @@ def arrow_to_int64(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         if chunk.null_count:
             raise DataFormatError(f"{chunk.null_count} empty value(s) in a date/time column")
         dtype = np.dtype(np.int32 if storage == pa.int32() else np.int64)
-        parts.append(np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize))
+        data = chunk.buffers()[1]
+        parts.append(np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize))
     return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
 
 
@@ -58,3 +66,23 @@ def empty_table(schema: pa.Schema) -> pa.Table:
 def calendar_years(days: np.ndarray) -> np.ndarray:
     """Calendar year of each day number (days since 1970-01-01)."""
     return days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def optional_floats(values: Sequence[float | None]) -> pa.Array:
+    """float64 array from Python numbers, None -> null (NaN stays a value, as with ``pa.array``)."""
+    nulls = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    data = np.fromiter((0.0 if v is None else v for v in values), dtype=np.float64, count=len(values))
+    return numpy_to_arrow(data, pa.float64(), nulls)
+
+
+def optional_ints(values: Sequence[int | None]) -> pa.Array:
+    """int64 array from Python ints, None -> null."""
+    nulls = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    data = np.array([0 if v is None else v for v in values], dtype=np.int64)
+    return numpy_to_arrow(data, pa.int64(), nulls)
+
+
+def date_array(days: Sequence[dt.date]) -> pa.Array:
+    """date32 array from ``datetime.date`` objects."""
+    ordinals = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days)) - _EPOCH_ORDINAL
+    return numpy_to_arrow(ordinals.astype(np.int32), pa.date32())

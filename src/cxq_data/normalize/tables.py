@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from cxq_data.arrow_util import arrow_to_int64, empty_table, numpy_to_arrow
+from cxq_data.arrow_util import (
+    arrow_to_int64,
+    date_array,
+    empty_table,
+    numpy_to_arrow,
+    optional_floats,
+    optional_ints,
+)
 from cxq_data.errors import DataFormatError, MalformedResponseError
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 from cxq_data.settings import redact_text
@@ -160,9 +167,9 @@ def ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
 
 def bars_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """PARTITION_SCHEMA table from daily BarColumns (keys are ``datetime.date``)."""
-    dates = pa.array(cols.keys, type=pa.date32())
-    values = {name: pa.array(getattr(cols, name), type=pa.float64()) for name in _PRICE_FIELDS}
-    return bars_from_arrow(dates, values, pa.array(cols.volume, type=pa.int64()), ingested_at, keep_duplicates)
+    dates = date_array(cols.keys)  # type: ignore[arg-type]  # daily keys are dates
+    values = {name: optional_floats(getattr(cols, name)) for name in _PRICE_FIELDS}
+    return bars_from_arrow(dates, values, optional_ints(cols.volume), ingested_at, keep_duplicates)
 
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "adjusted_close")
@@ -186,11 +193,11 @@ def bars_from_arrow(dates: pa.Array, prices: dict[str, pa.Array | None], volume:
 def intraday_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """INTRADAY_SCHEMA table from BarColumns whose keys are tz-aware datetimes."""
     micros = np.array([_epoch_us(t) for t in cols.keys], dtype=np.int64)
-    idx = pa.array(last_per_key(micros, keep_duplicates))
+    idx = numpy_to_arrow(last_per_key(micros, keep_duplicates))
     arrays = [
-        pa.array(micros, type=pa.timestamp("us", tz="UTC")).take(idx),
-        *(pa.array(getattr(cols, name), type=pa.float64()).take(idx) for name in ("open", "high", "low", "close")),
-        pa.array(cols.volume, type=pa.int64()).take(idx),
+        numpy_to_arrow(micros, pa.timestamp("us", tz="UTC")).take(idx),
+        *(optional_floats(getattr(cols, name)).take(idx) for name in ("open", "high", "low", "close")),
+        optional_ints(cols.volume).take(idx),
         ingested_column(ingested_at, len(idx)),
     ]
     return pa.Table.from_arrays(arrays, schema=INTRADAY_SCHEMA)
@@ -203,13 +210,9 @@ def _epoch_us(ts: dt.datetime) -> int:
 
 def actions_table(rows: ActionRows, ingested_at: dt.datetime) -> pa.Table:
     dates = sorted(rows.by_date)
-    return pa.table(
-        {
-            "date": pa.array(dates, type=pa.date32()),
-            "dividend": pa.array([rows.by_date[d][0] for d in dates], type=pa.float64()),
-            "split_ratio": pa.array([rows.by_date[d][1] for d in dates], type=pa.float64()),
-            "ingested_at": ingested_column(ingested_at, len(dates)),
-        },
+    return pa.Table.from_arrays(
+        [date_array(dates), optional_floats([rows.by_date[d][0] for d in dates]),
+         optional_floats([rows.by_date[d][1] for d in dates]), ingested_column(ingested_at, len(dates))],
         schema=ACTIONS_SCHEMA,
     )
 
