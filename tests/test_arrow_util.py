@@ -14,6 +14,7 @@ import pytest
 from cxq_data.arrow_util import (
     arrow_to_int64,
     calendar_years,
+    conform,
     date_array,
     empty_table,
     numpy_to_arrow,
@@ -60,3 +61,28 @@ def test_helpers_do_not_import_pandas():
             "a.date_array([dt.date(2020, 1, 1)]); a.empty_table(S); a.repeated_string('A', 2); "
             "a.arrow_to_int64(a.date_array([dt.date(2020, 1, 1)])); print('pandas' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_conform_casts_only_what_differs():
+    table = pa.table({"date": pa.array([dt.date(2024, 1, 2)]), "x": pa.array([1], pa.int32())})
+    target = pa.schema([("x", pa.int64()), ("date", pa.date32())])
+    out = conform(table, target)
+    assert out.schema == target and out.column("x").to_pylist() == [1]
+    assert conform(out, target) is out  # already conforming: the same table, no cast
+
+
+@pytest.mark.parametrize("dates", [[1, 2, 5], [5, 1, 2]])
+def test_lake_canonical_shortcut_equals_the_sorting_path(dates, monkeypatch):
+    from cxq_data import lake
+
+    days = [dt.date(2024, 1, d) for d in dates]
+    n = len(days)
+    table = pa.Table.from_arrays(
+        [date_array(days), *(optional_floats([1.0 * d for d in dates]) for _ in range(5)), optional_ints(dates),
+         numpy_to_arrow(np.zeros(n, np.int64), pa.timestamp("us", tz="UTC"))], schema=PARTITION_SCHEMA)
+    quick = lake._canonical(table, PARTITION_SCHEMA, "date", "x")
+    monkeypatch.setattr(lake, "strictly_increasing", lambda keys: False)
+    general = lake._canonical(table, PARTITION_SCHEMA, "date", "x")
+    assert quick.equals(general) and quick.column("date").to_pylist() == sorted(days)
+    with pytest.raises(DataFormatError, match="duplicate date"):
+        lake._canonical(pa.concat_tables([table, table]), PARTITION_SCHEMA, "date", "x")

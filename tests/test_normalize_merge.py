@@ -99,7 +99,7 @@ def test_append_shortcut_gives_the_general_result_and_bytes(new_rows, monkeypatc
     parts = [old, csv_part(new_rows, T2)]
     quick = merge_latest(parts)
     with monkeypatch.context() as m:
-        m.setattr(base, "_strictly_increasing", lambda keys: False)
+        m.setattr(base, "strictly_increasing", lambda keys: False)
         general = merge_latest(parts)
     assert quick.bars.equals(general.bars) and quick.actions.equals(general.actions)
     assert partition_bytes(quick.bars) == partition_bytes(general.bars)

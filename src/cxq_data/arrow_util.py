@@ -86,3 +86,15 @@ def date_array(days: Sequence[dt.date]) -> pa.Array:
     """date32 array from ``datetime.date`` objects."""
     ordinals = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days)) - _EPOCH_ORDINAL
     return numpy_to_arrow(ordinals.astype(np.int32), pa.date32())
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns and types (a cast only when they differ: casting a
+    table column by column costs ~8 us a column even when nothing changes)."""
+    if table.schema.names != schema.names:
+        table = table.select(schema.names)
+    return table if table.schema == schema else table.cast(schema)
+
+
+def strictly_increasing(keys: np.ndarray) -> bool:
+    return bool(np.all(keys[1:] > keys[:-1]))

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
-from cxq_data.arrow_util import empty_table
+from cxq_data.arrow_util import arrow_to_int64, conform, empty_table, strictly_increasing
 from cxq_data.errors import CxqError, DataFormatError, RawLayerError
 from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries, unchanged_since
 from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, intraday_file, read_index
@@ -69,9 +69,11 @@ def _canonical(table: pa.Table, schema: pa.Schema, key: str, what: str) -> pa.Ta
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
         raise DataFormatError(f"{what}: normalized table lacks columns {missing}")
-    table = table.select(schema.names).cast(schema)
+    table = conform(table, schema)
     if table.num_rows and table.column(key).null_count:
         raise DataFormatError(f"{what}: {table.column(key).null_count} row(s) without a {key}")
+    if table.num_rows and strictly_increasing(arrow_to_int64(table.column(key))):
+        return table.combine_chunks()  # the usual case (merge_latest sorts): no distinct count, no sort
     if table.num_rows and pc.count_distinct(table.column(key)).as_py() != table.num_rows:
         raise DataFormatError(f"{what}: duplicate {key} values after merge_latest")
     return table.sort_by(key).combine_chunks() if table.num_rows else table

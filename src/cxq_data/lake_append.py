@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from cxq_data import normalize as _normalize
-from cxq_data.arrow_util import arrow_to_int64, calendar_years, empty_table, numpy_to_arrow
+from cxq_data.arrow_util import arrow_to_int64, calendar_years, conform, empty_table, numpy_to_arrow
 from cxq_data.lake_io import read_parquet_bytes, sha256_hex
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
@@ -129,7 +129,7 @@ def merged_years(layout: DataLayout, prior: dict[str, Any], added: list[RawRecor
     """(year -> full merged bars of each touched year, merged actions or None if unchanged), or None
     when an old partition cannot be trusted (then the caller takes the full path)."""
     fresh: Normalized = normalize_records(added)
-    bars = fresh.bars.select(PARTITION_SCHEMA.names).cast(PARTITION_SCHEMA)
+    bars = conform(fresh.bars, PARTITION_SCHEMA)
     out: dict[int, pa.Table] = {}
     if bars.num_rows:
         years = calendar_years(arrow_to_int64(bars.column("date")))
@@ -139,7 +139,7 @@ def merged_years(layout: DataLayout, prior: dict[str, Any], added: list[RawRecor
             old = _read_checked(layout, entry) if entry else empty_table(PARTITION_SCHEMA)
             if old is None:
                 return None
-            parts = [Normalized(old.cast(PARTITION_SCHEMA), empty_table(ACTIONS_SCHEMA)),
+            parts = [Normalized(conform(old, PARTITION_SCHEMA), empty_table(ACTIONS_SCHEMA)),
                      Normalized(new_rows, empty_table(ACTIONS_SCHEMA))]
             out[year] = _normalize.merge_latest(parts).bars
     actions = None
@@ -149,8 +149,8 @@ def merged_years(layout: DataLayout, prior: dict[str, Any], added: list[RawRecor
         if old_actions is None:
             return None
         merged = _normalize.merge_latest([
-            Normalized(empty_table(PARTITION_SCHEMA), old_actions.cast(ACTIONS_SCHEMA)),
-            Normalized(empty_table(PARTITION_SCHEMA), fresh.actions.select(ACTIONS_SCHEMA.names).cast(ACTIONS_SCHEMA)),
+            Normalized(empty_table(PARTITION_SCHEMA), conform(old_actions, ACTIONS_SCHEMA)),
+            Normalized(empty_table(PARTITION_SCHEMA), conform(fresh.actions, ACTIONS_SCHEMA)),
         ])
         actions = merged.actions
     return out, actions

@@ -16,7 +16,7 @@ from enum import Enum
 import numpy as np
 import pyarrow as pa
 
-from cxq_data.arrow_util import arrow_to_int64, empty_table, numpy_to_arrow
+from cxq_data.arrow_util import arrow_to_int64, conform, empty_table, numpy_to_arrow, strictly_increasing
 from cxq_data.errors import RawLayerError
 from cxq_data.raw import RawRecord
 from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
@@ -146,7 +146,7 @@ def _latest_per_key(tables: list[pa.Table], key: str) -> pa.Table:
     schema = tables[0].schema
     if any(t.schema.names != schema.names for t in tables):
         raise ValueError("merge_latest: all parts must share one schema (all daily or all intraday)")
-    tables = [t if t.schema == schema else t.cast(schema) for t in tables]
+    tables = [conform(t, schema) for t in tables]
     nonempty = [t for t in tables if t.num_rows]
     if len(nonempty) <= 1:
         # one part alone: the general path would keep its last row per key, sorted by key
@@ -156,14 +156,10 @@ def _latest_per_key(tables: list[pa.Table], key: str) -> pa.Table:
         return combined.combine_chunks()
     part_no = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
     keys = arrow_to_int64(combined[key])
-    if _strictly_increasing(keys):  # e.g. a new day appended to a year: every row wins, nothing moves
+    if strictly_increasing(keys):  # e.g. a new day appended to a year: every row wins, nothing moves
         return combined.combine_chunks()
     fetched = arrow_to_int64(combined["ingested_at"])
     order = np.lexsort((np.arange(len(part_no)), part_no, fetched, keys))  # last key sorts first
     sorted_keys = keys[order]
     is_last = np.append(sorted_keys[1:] != sorted_keys[:-1], True)
     return combined.take(numpy_to_arrow(order[is_last])).combine_chunks()
-
-
-def _strictly_increasing(keys: np.ndarray) -> bool:
-    return bool(np.all(keys[1:] > keys[:-1]))
