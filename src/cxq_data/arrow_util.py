@@ -82,10 +82,15 @@ def optional_ints(values: Sequence[int | None]) -> pa.Array:
     return numpy_to_arrow(data, pa.int64(), nulls)
 
 
-def date_array(days: Sequence[dt.date]) -> pa.Array:
-    """date32 array from ``datetime.date`` objects."""
-    ordinals = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days)) - _EPOCH_ORDINAL
-    return numpy_to_arrow(ordinals.astype(np.int32), pa.date32())
+def day_numbers(days: Sequence[dt.date]) -> np.ndarray:
+    """Days since 1970-01-01 (Arrow's date32 values) of ``datetime.date`` objects, as int64."""
+    return np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days)) - _EPOCH_ORDINAL
+
+
+def date_array(days: Sequence[dt.date] | np.ndarray) -> pa.Array:
+    """date32 array from ``datetime.date`` objects or from day numbers."""
+    numbers = days if isinstance(days, np.ndarray) else day_numbers(days)
+    return numpy_to_arrow(numbers.astype(np.int32), pa.date32())
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -30,18 +30,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from cxq_data.arrow_util import numpy_to_arrow
 from cxq_data.normalize.base import Normalized, ParseRequest
 from cxq_data.normalize.tables import (
+    BarColumns,
     bars_from_arrow,
+    bars_table,
     check_not_html,
     empty_actions,
-    ingested_column,
-    last_per_key,
     parse_float,
     provider_error,
 )
-from cxq_data.schema import PARTITION_SCHEMA
 
 BULK_HEADER = ("<TICKER>", "<PER>", "<DATE>", "<TIME>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>", "<VOL>",
                "<OPENINT>")
@@ -206,7 +204,6 @@ _SMALL_BODY = 4096
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _EIGHT_DIGITS = re.compile(r"[0-9]{8}")
 _INT64_RANGE = (-(2**63), 2**63 - 1)
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _small_bulk(req: ParseRequest) -> Normalized | None:
@@ -241,15 +238,7 @@ def _small_row(row: list[str]) -> tuple[dt.date, list[float], int] | None:
 
 
 def _small_table(rows: list[tuple[dt.date, list[float], int]], req: ParseRequest) -> pa.Table:
-    import numpy as np
-
-    days = np.array([r[0].toordinal() - _EPOCH_ORDINAL for r in rows], dtype=np.int32)
-    keep = last_per_key(days.astype(np.int64), req.keep_duplicates)
-    prices = np.array([rows[i][1] for i in keep], dtype=np.float64).reshape(len(keep), 4)
-    n = len(keep)
-    return pa.Table.from_arrays(
-        [numpy_to_arrow(days[keep], pa.date32()), *(numpy_to_arrow(prices[:, k]) for k in range(4)),
-         pa.nulls(n, pa.float64()), numpy_to_arrow(np.array([rows[i][2] for i in keep], dtype=np.int64)),
-         ingested_column(req.fetched_at, n)],
-        schema=PARTITION_SCHEMA,
-    )
+    cols = BarColumns()
+    for day, (o, h, lo, c), volume in rows:
+        cols.append(day, o, h, lo, c, None, volume)  # Stooq has no adjusted close
+    return bars_table(cols, req.fetched_at, req.keep_duplicates)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from cxq_data.arrow_util import (
     arrow_to_int64,
     date_array,
+    day_numbers,
     empty_table,
     numpy_to_arrow,
     optional_floats,
@@ -166,10 +167,20 @@ def ingested_column(ingested_at: dt.datetime, n: int) -> pa.Array:
 
 
 def bars_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
-    """PARTITION_SCHEMA table from daily BarColumns (keys are ``datetime.date``)."""
-    dates = date_array(cols.keys)  # type: ignore[arg-type]  # daily keys are dates
-    values = {name: optional_floats(getattr(cols, name)) for name in _PRICE_FIELDS}
-    return bars_from_arrow(dates, values, optional_ints(cols.volume), ingested_at, keep_duplicates)
+    """PARTITION_SCHEMA table from daily BarColumns (keys are ``datetime.date``).
+
+    Rows are picked in Python before anything becomes Arrow: for the short tables of daily updates,
+    Arrow casts and takes per column cost several times the work (~150 us a table).
+    """
+    days = day_numbers(cols.keys)  # type: ignore[arg-type]  # daily keys are dates
+    keep = last_per_key(days, keep_duplicates).tolist()
+    picked = lambda values: [values[i] for i in keep]  # noqa: E731
+    return pa.Table.from_arrays(
+        [date_array(days[keep]),
+         *(optional_floats(picked(getattr(cols, name))) for name in _PRICE_FIELDS),
+         optional_ints(picked(cols.volume)), ingested_column(ingested_at, len(keep))],
+        schema=PARTITION_SCHEMA,
+    )
 
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "adjusted_close")
