@@ -1,14 +1,15 @@
 """Lake benchmark: U symbols x 2 sources x YEARS years, built from Stooq-bulk-style ZIPs (issue 2, Performance).
 
 Steps (page cache warm; figures are medians of --repeat where repeated):
-  1. build: generate one bulk ZIP per source (not timed), then ``import_file`` (raw layer),
-     ``lake_batch.process_batch`` (partitions + indexes) and ``refresh_serving`` (serving files + views),
-     each timed; the sum is the "build the lake" figure (goal < 120 s at U=5,000).
+  1. build: generate one bulk ZIP per source (not timed), then ``import_file(process=True)`` (raw layer,
+     partitions and indexes in one pass: ``cxq_data ingest import --process``; ``--two-pass``: import, then
+     ``lake_batch.process_batch``) and ``refresh_serving`` (serving files + views), each timed; the sum
+     is the "build the lake" figure (goal < 120 s at U=5,000).
   2. queries through the views (cold = new connection + query, warm = again on it), the library's
      ``query.latest`` and the whole CLI ``query latest`` in a new process; the same queries through the
      glob-view baseline read_parquet('processed/**/*.parquet', hive_partitioning=true).
   3. one new trading day for every symbol of both sources, incremental: a one-day bulk ZIP per source
-     (like Stooq's daily update file) -> import -> process -> serving.
+     (like Stooq's daily update file) -> import + process (one pass, or two) -> serving.
   4. Snakemake: the workflow once (buckets + serving), then a no-op rerun and a dry run, timed.
 
     .venv/bin/python benchmarks/bench_lake.py --symbols 5000      # writes benchmarks/results/lake_u5000.json
@@ -76,24 +77,32 @@ def stopwatch(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def load(layout: DataLayout, zips: dict[str, Path], workers: int) -> dict[str, float]:
-    """Import each source's ZIP, process every imported symbol, rebuild serving from the staged tables."""
+def load(layout: DataLayout, zips: dict[str, Path], workers: int, two_pass: bool = False) -> dict[str, float]:
+    """Each source's ZIP into raw + lake, then serving rebuilt from the staged tables.
+
+    One pass (default, ``cxq_data ingest import --process``): import_s covers import and processing.
+    Two passes (``ingest import`` then ``process run``): import_s and process_s separately.
+    """
     res: dict[str, float] = {"import_s": 0.0, "process_s": 0.0}
     cpu0 = cpu_seconds()
     staged = StagedDaily()
     for source, path in zips.items():
-        imported, t = stopwatch(lambda s=source, p=path: import_file(layout, p, s, workers=workers))
+        imported, t = stopwatch(lambda s=source, p=path: import_file(layout, p, s, workers=workers,
+                                                                     process=not two_pass, keep_tables=True))
         res["import_s"] += t
-        batch, t = stopwatch(lambda s=source, i=imported: process_batch(layout, s, i.imported, workers=workers,
-                                                                        progress=False, keep_tables=True))
-        assert batch.summary.ok, [r for r in batch.summary.rows() if r["status"] == "failed"][:3]
-        res["process_s"] += t
+        batch = imported.processed
+        if two_pass:
+            batch, t = stopwatch(lambda s=source, i=imported: process_batch(layout, s, i.imported, workers=workers,
+                                                                            progress=False, keep_tables=True))
+            res["process_s"] += t
+        assert batch is not None and batch.summary.ok, [r for r in batch.summary.rows() if r["status"] == "failed"][:3]
         staged.merge(batch.staged)  # type: ignore[arg-type]
     result, res["serving_s"] = stopwatch(lambda: refresh_serving(layout, staged=staged))
     daily = next(d for d in result.serving.datasets if d.dataset == "daily")
     res["serving_groups_rebuilt"] = daily.rebuilt
     res["total_s"] = res["import_s"] + res["process_s"] + res["serving_s"]
     res["cpu_s"] = cpu_seconds() - cpu0  # on a shared machine, cpu_s / cores bounds the unloaded wall time
+    res["one_pass"] = not two_pass
     return res
 
 
@@ -174,8 +183,8 @@ def snakemake_figures(layout: DataLayout, workdir: Path) -> dict[str, float]:
     return {"snakemake_first_run_s": first, "snakemake_noop_s": noop, "snakemake_dryrun_s": dry}
 
 
-def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: str, snakemake: bool
-        ) -> dict[str, Any]:
+def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: str, snakemake: bool,
+        two_pass: bool = False) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     layout = DataLayout(workdir / "data")
     zips = {}
@@ -184,7 +193,7 @@ def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: 
         rows_per_symbol = write_bulk_zip(zips[source], u, years, END, seed)
     res: dict[str, Any] = {"symbols": u, "sources": len(SOURCES), "years": years, "workers": workers,
                            "rows": u * len(SOURCES) * rows_per_symbol, "goals": GOALS}
-    res["build"] = load(layout, zips, workers)
+    res["build"] = load(layout, zips, workers, two_pass)
     res["partition_files"] = sum(1 for _ in layout.processed.glob("symbol=*/source=*/year=*/data.parquet"))
     res["serving_files"] = sum(1 for _ in (layout.serving / "daily").rglob("*.parquet"))
     symbol = ticker(u // 2)
@@ -200,7 +209,7 @@ def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: 
         res["glob_baseline"] = query_figures(glob_connection(layout), params, 1 if baseline == "once" else repeat,
                                              warm=baseline != "once")
     new_day = {s: day_zip(workdir / f"{s}-day.zip", u, NEW_DAY) for s, _ in SOURCES}
-    res["new_day"] = load(layout, new_day, workers)
+    res["new_day"] = load(layout, new_day, workers, two_pass)
     if snakemake:
         try:
             res.update(snakemake_figures(layout, workdir))
@@ -209,15 +218,20 @@ def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: 
     return res
 
 
+def _steps(r: dict[str, Any]) -> str:
+    if r.get("one_pass"):
+        return f"import+process (one pass) {r['import_s']:.1f} s + serving {r['serving_s']:.1f} s"
+    return f"import {r['import_s']:.1f} s + process {r['process_s']:.1f} s + serving {r['serving_s']:.1f} s"
+
+
 def print_table(res: dict[str, Any]) -> None:
     b, d, v = res["build"], res["new_day"], res["views"]
     g = res.get("glob_baseline", {})
     print(f"U={res['symbols']} x {res['sources']} sources x {res['years']} years: {res['rows']:,} rows, "
           f"{res['partition_files']:,} partition files -> {res['serving_files']} daily serving files")
-    print(f"build: import {b['import_s']:.1f} s + process {b['process_s']:.1f} s + serving {b['serving_s']:.1f} s "
-          f"= {b['total_s']:.1f} s, CPU {b['cpu_s']:.0f} s (goal < {GOALS['build_s']} s)")
-    print(f"new day: import {d['import_s']:.1f} s + process {d['process_s']:.1f} s + serving {d['serving_s']:.1f} s "
-          f"= {d['total_s']:.1f} s, CPU {d['cpu_s']:.0f} s, {d['serving_groups_rebuilt']} group(s) rebuilt (goal < {GOALS['new_day_s']} s)")
+    print(f"build: {_steps(b)} = {b['total_s']:.1f} s, CPU {b['cpu_s']:.0f} s (goal < {GOALS['build_s']} s)")
+    print(f"new day: {_steps(d)} = {d['total_s']:.1f} s, CPU {d['cpu_s']:.0f} s, {d['serving_groups_rebuilt']} "
+          f"group(s) rebuilt (goal < {GOALS['new_day_s']} s)")
     print(f"{'query (ms)':<12}{'views cold':>12}{'views warm':>12}{'glob cold':>12}{'glob warm':>12}")
     for q in ("latest", "xsection", "universe"):
         print(f"{q:<12}{v[q + '_cold_ms']:>12.1f}{v[q + '_warm_ms']:>12.1f}{g.get(q + '_cold_ms', float('nan')):>12.1f}"
@@ -239,12 +253,15 @@ def main() -> None:
     ap.add_argument("--baseline", choices=("full", "once", "skip"), default="full",
                     help="glob-view baseline: cold+warm x repeat, cold once (large U: ~20-50 s a query), or none")
     ap.add_argument("--no-snakemake", action="store_true", help="skip the Snakemake no-op measurement")
+    ap.add_argument("--two-pass", action="store_true",
+                    help="import, then process (two commands) instead of `ingest import --process` (one pass)")
     ap.add_argument("--workdir", type=Path, default=None, help="where to build (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/lake_u{U}.json")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cxq-bench-lake-"))
     try:
-        res = run(args.symbols, args.years, args.repeat, args.workers, workdir, args.baseline, not args.no_snakemake)
+        res = run(args.symbols, args.years, args.repeat, args.workers, workdir, args.baseline, not args.no_snakemake,
+                  args.two_pass)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

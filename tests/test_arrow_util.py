@@ -21,6 +21,7 @@ from cxq_data.arrow_util import (
     optional_floats,
     optional_ints,
     repeated_string,
+    repeated_strings,
 )
 from cxq_data.errors import DataFormatError
 from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
@@ -43,6 +44,12 @@ def test_ints_dates_strings_and_empty_tables_equal_pyarrow():
     for schema in (PARTITION_SCHEMA, ACTIONS_SCHEMA):
         assert empty_table(schema).equals(schema.empty_table())
     assert numpy_to_arrow(np.array([3, 1], np.int64)).equals(pa.array([3, 1], pa.int64()))
+
+
+def test_repeated_strings_stack_runs_of_each_value():
+    assert repeated_strings(["BRK.B", "É", "A"], [2, 0, 3]).equals(pa.array(["BRK.B"] * 2 + ["A"] * 3, pa.string()))
+    assert repeated_strings(["É"], [2]).equals(pa.array(["É", "É"]))
+    assert repeated_strings([], []).equals(pa.array([], pa.string()))
 
 
 def test_int64_views_years_and_nulls_named():

@@ -188,6 +188,11 @@ for path in ({str(history)!r}, {str(new_day)!r}):  # full path, then the append 
     assert batch.summary.ok, batch.summary.rows()
     refresh_serving(layout, staged=batch.staged)
 rows = [r["status"] for r in batch.summary.rows()]
+one_pass = DataLayout(Path({str(tmp_path / "one_pass")!r}))
+for path in ({str(history)!r}, {str(new_day)!r}):  # the same through `ingest import --process`
+    summary = import_file(one_pass, path, "stooq", workers=1, process=True, keep_tables=True)
+    assert summary.ok, summary.as_dict()
+    refresh_serving(one_pass, staged=summary.processed.staged)
 print(rows, "pandas" in sys.modules)
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)

@@ -51,6 +51,10 @@ def test_partitions_are_split_by_year_sorted_and_typed(layout):
         assert dates == [d for d in DAYS if d.year == year]
     md = pq.ParquetFile(layout.partition_file("AAPL", "yfinance", 2022)).metadata
     assert md.row_group(0).column(1).compression == "ZSTD"
+    dates_2022 = [d for d in DAYS if d.year == 2022]
+    stats = md.row_group(0).column(0).statistics  # date: min/max kept (readers prune files by date)
+    assert (stats.min, stats.max) == (dates_2022[0], dates_2022[-1])
+    assert md.metadata is None or b"ARROW:schema" not in md.metadata  # types come from Parquet alone
 
 
 def test_second_run_keeps_bytes_and_mtimes(layout):
@@ -68,7 +72,7 @@ def test_rerun_of_an_up_to_date_pair_skips_normalizing_but_repairs_missing_files
     before = tree_state(layout.processed)
     calls = []
     real = lake._normalize_records
-    monkeypatch.setattr(lake, "_normalize_records", lambda records: calls.append(len(records)) or real(records))
+    monkeypatch.setattr(lake, "_normalize_records", lambda records, parsed=None: calls.append(len(records)) or real(records, parsed))
     again = process_symbol(layout, "yfinance", "AAPL")
     assert calls == [] and again.status is Status.UNCHANGED and again.files_unchanged == 4  # 3 years + index
     assert tree_state(layout.processed) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pyarrow as pa
 import pytest
 from lake_support import synthetic_bars, test_normalizer, trading_days, tree_state, ts, write_raw_lines  # noqa: F401
 
@@ -82,13 +83,30 @@ def test_serving_from_staged_tables_equals_serving_from_disk(tmp_path, small_chu
             result = process_batch(layout, source, workers=2, progress=False, keep_tables=layout is staged_dir)
             if result.staged is not None:
                 staged.merge(result.staged)
+    stacked = []
+    real = staged.member_slices
+    staged.member_slices = lambda key, members: stacked.append(key) or real(key, members)  # type: ignore[method-assign]
     build_serving(staged_dir, staged=staged)
+    assert len(stacked) == 6  # every group came from whole staged chunks
     build_serving(disk_dir)
     files = read_manifest(staged_dir, "daily")["files"]
     assert files == read_manifest(disk_dir, "daily")["files"] and len(files) == 6  # 2 sources x 3 years
     for f in files:
         a = (staged_dir.serving_dataset("daily") / f["path"]).read_bytes()
         assert a == (disk_dir.serving_dataset("daily") / f["path"]).read_bytes()
+
+
+def test_member_slices_merge_adjacent_rows_and_refuse_unknown_content():
+    staged = lake_batch.StagedDaily()
+    table = pa.table({"symbol": ["A", "A", "B", "C"], "x": [1, 2, 3, 4]})
+    staged.add_chunk(("s", 2024), table, [("A", "ha", 0, 2), ("B", "hb", 2, 1), ("C", "hc", 3, 1)])
+    staged.add_chunk(("s", 2024), pa.table({"symbol": ["D"], "x": [5]}), [("D", "hd", 0, 1)])
+    slices = staged.member_slices(("s", 2024), [("A", "ha"), ("B", "hb"), ("D", "hd")])
+    assert [t.to_pydict() for t in slices] == [{"symbol": ["A", "A", "B"], "x": [1, 2, 3]},
+                                               {"symbol": ["D"], "x": [5]}]
+    assert staged.member_slices(("s", 2024), [("A", "ha"), ("B", "other")]) is None  # restated since
+    assert staged.member_slices(("s", 2024), [("E", "he")]) is None
+    assert staged.member_slices(("s", 2025), [("A", "ha")]) is None
 
 
 def test_stale_staged_tables_are_not_used(data_dir):
@@ -134,7 +152,7 @@ NEW_DAY = ["D,2024-01-02,1,2,0.5,1.5,,77", "D,2023-06-01,3,4,2.5,3.5,3.4,88"]  #
 def _spy_normalized(monkeypatch) -> list[int]:
     calls: list[int] = []
     real = lake._normalize_records
-    monkeypatch.setattr(lake, "_normalize_records", lambda records: calls.append(len(records)) or real(records))
+    monkeypatch.setattr(lake, "_normalize_records", lambda records, parsed=None: calls.append(len(records)) or real(records, parsed))
     return calls
 
 

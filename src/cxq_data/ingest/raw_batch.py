@@ -26,7 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, dumps_json, fsync_dir
+from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir
+from cxq_data.lake_io import dumps_json_compact
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawRecord, RawResponse, raw_entry
 
@@ -45,6 +46,16 @@ class _Pending:
 
 def _temp_for(dest: Path) -> Path:
     return dest.with_name(f"{TEMP_PREFIX}{dest.name}.{os.getpid()}-{next(_counter)}{TEMP_SUFFIX}")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _fsync_path(path: Path) -> None:
@@ -69,8 +80,10 @@ class RawBatchWriter:
         manifest_path = path.with_name(path.name + MANIFEST_SUFFIX)
         pending = _Pending(_temp_for(path), path, _temp_for(manifest_path), manifest_path, RawRecord(path, manifest))
         self._pending.append(pending)
-        pending.body_tmp.write_bytes(resp.body)
-        pending.manifest_tmp.write_text(dumps_json(manifest), encoding="utf-8")
+        _write_new(pending.body_tmp, resp.body)
+        # Compact (C-encoded) JSON: a bulk import writes ~10,000 manifests, and the indented form goes
+        # through Python's pure-Python encoder (~0.25 ms each). Same content, one line.
+        _write_new(pending.manifest_tmp, dumps_json_compact(manifest).encode("utf-8"))
         return pending.record
 
     def __len__(self) -> int:
