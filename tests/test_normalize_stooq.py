@@ -154,3 +154,23 @@ def test_fast_path_table_gives_the_same_parquet_bytes(monkeypatch: pytest.Monkey
 
     fast, arrow = _both_paths(monkeypatch, SMALL_BODIES[5])
     assert partition_bytes(fast) == partition_bytes(arrow)
+
+
+def _long_member(days: list[dt.date], tail: str = "") -> str:
+    rows = "".join(f"AAPL.US,D,{d:%Y%m%d},000000,1,2,0.5,1.5,7,0\n" for d in days)
+    return BULK_HEADER + rows + tail  # > 4 KB: the Arrow path with the integer YYYYMMDD conversion
+
+
+def test_long_member_dates_convert_exactly_across_leap_years_and_centuries():
+    days = [dt.date(1899, 12, 25) + dt.timedelta(days=n) for n in range(0, 46000, 7)]
+    days += [dt.date(2000, 2, 29), dt.date(2024, 2, 29), dt.date(2100, 3, 1)]
+    days = sorted(set(days))
+    assert [b["date"] for b in parse("stooq_bulk_txt", _long_member(days))] == days
+
+
+@pytest.mark.parametrize("bad", ["20230229", "21000229", "20230431", "20231301", "20230100", "2023-1-1"])
+def test_long_member_with_an_impossible_date_names_the_line(bad):
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=n) for n in range(200)]
+    text = _long_member(days, f"AAPL.US,D,{bad},000000,1,2,0.5,1.5,7,0\n")
+    with pytest.raises(MalformedResponseError, match=f"line {len(days) + 2} column <DATE>: not a date YYYYMMDD"):
+        parse("stooq_bulk_txt", text)
