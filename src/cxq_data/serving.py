@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from cxq_data.arrow_util import conform, empty_table, repeated_string
-from cxq_data.atomic import atomic_write_bytes, dumps_json, remove_stale_temps
+from cxq_data.atomic import atomic_write_bytes, remove_stale_temps
 from cxq_data.errors import CxqError
 from cxq_data.lake_index import iter_indexes
 from cxq_data.lake_io import (
@@ -170,7 +170,9 @@ def _group_inputs(layout: DataLayout, spec: DatasetSpec,
 
 
 def _signature(members: list[tuple[str, dict]]) -> str:
-    return sha256_hex(dumps_json([[symbol, e["sha256"]] for symbol, e in members]).encode())
+    """What a group is built from: the (symbol, partition sha256) list. One line per member, hashed
+    once (~10x cheaper than the JSON form; 10,000 members per group at U=5,000)."""
+    return sha256_hex("".join(f"{symbol}\t{e['sha256']}\n" for symbol, e in members).encode())
 
 
 def _group_dir(spec: DatasetSpec, key: tuple[Any, ...]) -> str:
@@ -219,8 +221,8 @@ def _compact(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], member
     return pa.concat_tables(parts).cast(spec.schema).combine_chunks()
 
 
-def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...],
-                 members: list[tuple[str, dict]], staged: StagedDaily | None = None) -> dict[str, Any]:
+def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], members: list[tuple[str, dict]],
+                 signature: str, staged: StagedDaily | None = None) -> dict[str, Any]:
     table = _compact(layout, spec, key, members, staged)
     data = parquet_bytes(table, row_group_size=SERVING_ROW_GROUP_ROWS, options=spec.write_options)
     digest = sha256_hex(data)
@@ -231,7 +233,7 @@ def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...],
             atomic_write_bytes(dest, data, overwrite=False)
         except FileExistsError:
             pass
-    return _file_record(spec, key, rel, digest, len(data), table.num_rows, len(members), _signature(members))
+    return _file_record(spec, key, rel, digest, len(data), table.num_rows, len(members), signature)
 
 
 def _file_record(spec: DatasetSpec, key: tuple[Any, ...], rel: str, digest: str, size: int, rows: int,
@@ -279,11 +281,12 @@ def build_dataset(layout: DataLayout, spec: DatasetSpec, *, grace_seconds: float
     todo = []
     for key, members in sorted(_group_inputs(layout, spec, indexes).items()):
         prior = previous.get(key)
-        if prior and prior["inputs"] == _signature(members) and (dataset_dir / prior["path"]).exists():
+        signature = _signature(members)
+        if prior and prior["inputs"] == signature and (dataset_dir / prior["path"]).exists():
             files.append(prior)
             summary.unchanged += 1
         else:
-            todo.append((key, members))
+            todo.append((key, members, signature))
     # Groups are independent: encode them on threads (pyarrow's writer releases the GIL).
     with ThreadPoolExecutor(_BUILD_THREADS) as pool:
         files += pool.map(lambda job: _build_group(layout, spec, *job, staged), todo)
