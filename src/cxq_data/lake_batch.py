@@ -122,6 +122,8 @@ def _stage(source: str, pendings: list[PendingSymbol]) -> list[tuple[GroupKey, p
         for symbol, sha, table in parts:
             located.append((symbol, sha, offset, table.num_rows))
             offset += table.num_rows
+        # combine_chunks copies the rows out of each pair's whole table: pickling a slice back to the parent
+        # would otherwise send every year of the pair with every year's slice
         body = pa.concat_tables([table for _, _, table in parts]).combine_chunks()
         symbols = repeated_strings([symbol for symbol, _, _ in parts], [table.num_rows for _, _, table in parts])
         out.append(((source, year), body.add_column(0, _SYMBOL_FIELD, symbols), located))
