@@ -76,6 +76,9 @@ def test_one_pass_lake_equals_the_lake_processed_from_raw_alone(layout, tmp_path
     staged = summary.processed.staged
     assert staged is not None and staged.partition(("stooq", 2024), "AAPL", read_index(
         layout, "AAPL", "stooq")["daily"]["2024"]["sha256"]) is not None
+    # the indexes handed to the serving build are exactly what a reader parses from disk
+    assert len(staged.indexes) == 3
+    assert all(json.loads(Path(path).read_text()) == index for path, (_, index) in staged.indexes.items())
 
     # a new day through the incremental (append) path, still in one pass
     day = bulk_zip(tmp_path / "day.zip", NEW_DAY, TICKERS)
@@ -154,3 +157,15 @@ def test_cli_import_process_builds_lake_serving_and_views(data_dir, tmp_path):
 def test_help_explains_process():
     text = CliRunner().invoke(cli, ["ingest", "import", "--help"]).output
     assert "--process" in text and "parsed once" in " ".join(text.split())
+
+
+def test_cli_single_csv_with_process_is_queryable(data_dir, tmp_path):
+    src = tmp_path / "aapl.csv"
+    src.write_text("Date,Open,High,Low,Close,Volume\n2024-06-06,195.69,196.5,194.17,194.48,41181800\n")
+    run = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "ingest", "import", "--source", "stooq",
+                                   "--symbol", "AAPL", "--process", str(src)])
+    assert run.exit_code == 0, run.output
+    assert "processed 1 symbol(s): 1 written" in run.stderr
+    latest = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "query", "latest", "--symbol", "AAPL",
+                                      "--format", "json"])
+    assert [(r["date"], r["close"]) for r in json.loads(latest.stdout)] == [("2024-06-06", 194.48)]

@@ -202,3 +202,18 @@ def lake_io_read(path):
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist()
+
+
+def test_known_indexes_are_used_only_while_their_file_is_unchanged(data_dir):
+    layout = DataLayout(data_dir)
+    _raw(layout)
+    staged = process_batch(layout, "stooq", workers=1, progress=False, keep_tables=True).staged
+    path = str(lake_index.index_path(layout, "AAPL", "stooq"))
+    key, index = staged.indexes[path]
+    staged.indexes[path] = (key, {**index, "marker": True})
+    seen = {str(p): i for p, i in lake_index.iter_indexes(layout, staged.indexes)}
+    assert seen[path].get("marker") is True  # same file: not read again
+    write_raw_lines(layout, "stooq", "AAPL", ["D,2023-06-01,1,2,0.5,1.5,,77"], ts(5))
+    process_symbol(layout, "stooq", "AAPL")  # the index file is replaced
+    seen = {str(p): i for p, i in lake_index.iter_indexes(layout, staged.indexes)}
+    assert "marker" not in seen[path] and seen[path] == json.loads(open(path).read())

@@ -29,6 +29,7 @@ import pyarrow as pa
 from cxq_data.arrow_util import repeated_strings
 from cxq_data.errors import CxqError
 from cxq_data.lake import PendingSymbol, ProcessSummary, Status, SymbolResult, prepare_symbol
+from cxq_data.lake_index import FileKey, file_key, index_path
 from cxq_data.lake_io import sync_barrier
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
@@ -51,6 +52,9 @@ class StagedDaily:
 
     tables: dict[GroupKey, list[pa.Table]] = field(default_factory=dict)
     members: dict[GroupKey, dict[str, tuple[str, int, int, int]]] = field(default_factory=dict)
+    # index file path -> (file identity after the commit, index): the serving build reuses an index whose
+    # file is still that file instead of reading and parsing it again (see lake_index.iter_indexes)
+    indexes: dict[str, tuple[FileKey, dict[str, Any]]] = field(default_factory=dict)
 
     def add_chunk(self, key: GroupKey, table: pa.Table, located: Iterable[tuple[str, str, int, int]]) -> None:
         chunk_no = len(self.tables.setdefault(key, []))
@@ -67,6 +71,7 @@ class StagedDaily:
             slots = self.members.setdefault(key, {})
             for symbol, (sha, chunk_no, offset, rows) in other.members[key].items():
                 slots[symbol] = (sha, base + chunk_no, offset, rows)
+        self.indexes.update(other.indexes)
         return self
 
     def member_slices(self, key: GroupKey, members: list[tuple[str, str]]) -> list[pa.Table] | None:
@@ -207,5 +212,8 @@ def commit_chunks(layout: DataLayout, outputs: Iterable[ChunkOutput], keep_table
     sync_barrier()  # every partition is durable before any index names it
     for result, index in pending:
         PendingSymbol(result, index).commit(layout, durable=False)
+        if staged is not None:
+            path = str(index_path(layout, result.symbol, result.source))
+            staged.indexes[path] = (file_key(path), index)
     sync_barrier()
     return BatchResult(ProcessSummary(results), staged)

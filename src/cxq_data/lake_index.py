@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,33 @@ def read_index(layout: DataLayout, symbol: str, source: str) -> dict[str, Any] |
         return None
 
 
-def iter_indexes(layout: DataLayout) -> Iterable[tuple[Path, dict[str, Any]]]:
-    """Every (index path, index) of the lake, in path order (two directory levels, no recursive glob)."""
+FileKey = tuple[int, int, int]  # (inode, size, mtime_ns): a replaced or rewritten file changes it
+
+
+def file_key(path: str | Path) -> FileKey:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def iter_indexes(layout: DataLayout, known: Mapping[str, tuple[FileKey, dict[str, Any]]] | None = None
+                 ) -> Iterable[tuple[Path, dict[str, Any]]]:
+    """Every (index path, index) of the lake, in path order (two directory levels, no recursive glob).
+
+    ``known``: indexes the caller has just written, by path, with the file's key at that moment; one of
+    them is used as is while its file still has that key (a ``stat`` instead of reading and parsing).
+    """
     root = str(layout.processed)
     # os.scandir and plain strings: the serving build reads every index (10,000 at U=5,000 x 2 sources)
     for symbol_dir in _subdirs(root, "symbol="):
         for source_dir in _subdirs(symbol_dir, "source="):
             path = os.path.join(source_dir, INDEX_NAME)
+            cached = known.get(path) if known else None
+            try:
+                if cached is not None and file_key(path) == cached[0]:
+                    yield Path(path), cached[1]
+                    continue
+            except FileNotFoundError:
+                continue
             try:
                 with open(path, "rb") as fh:
                     data = fh.read()

@@ -41,7 +41,7 @@ class DataLayout:
         return self.root / "raw"
 
     def raw_dir(self, source: str, symbol: str, kind: str = "daily") -> Path:
-        return self.raw / source / symbol / kind
+        return Path(f"{self.root}/raw/{source}/{symbol}/{kind}")  # one Path, not four joins (hot path)
 
     # --- processed lake ---
     @property
@@ -53,7 +53,7 @@ class DataLayout:
         return Path(f"{self.root}/processed/symbol={symbol}/source={source}/year={year}/data.parquet")
 
     def symbol_source_dir(self, symbol: str, source: str) -> Path:
-        return self.processed / f"symbol={symbol}" / f"source={source}"
+        return Path(f"{self.root}/processed/symbol={symbol}/source={source}")
 
     def intraday_dir(self, interval: str) -> Path:
         return self.processed / "intraday" / f"interval={interval}"

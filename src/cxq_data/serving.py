@@ -314,7 +314,8 @@ def serving_lock(layout: DataLayout) -> Any:
 def build_serving_locked(layout: DataLayout, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
                          now: dt.datetime | None = None, staged: StagedDaily | None = None) -> ServingSummary:
     """:func:`build_serving` for a caller that already holds :func:`serving_lock`."""
-    indexes = [index for _, index in iter_indexes(layout)]  # read once for every dataset
+    known = staged.indexes if staged is not None else None
+    indexes = [index for _, index in iter_indexes(layout, known)]  # read once for every dataset
     return ServingSummary([build_dataset(layout, spec, grace_seconds=grace_seconds, now=now, indexes=indexes,
                                          staged=staged) for spec in DATASETS])
 
