@@ -9,6 +9,9 @@
 * Speed: members are planned from their names (symbol, duplicates) without decompressing, then
   split into chunks that worker processes handle end to end (inflate, hash, parse-check, write);
   each chunk is made durable with one fsync barrier (:class:`RawBatchWriter`).
+* One pass (``process=True``, ``cxq_data ingest import --process``): the worker then processes its
+  chunk's symbols with the tables it has just parsed (``lake.prepare_symbol(parsed=...)``), so a member
+  is parsed once; the lake bytes equal those of a later ``process`` run from the raw layer (tested).
 
 The symbol comes from the ticker (``AAPL.US`` -> ``AAPL``, ``BRK-B.US`` -> ``BRK.B``); the member
 name is used to plan and must agree with the ``<TICKER>`` column. Members with an invalid ticker, no
