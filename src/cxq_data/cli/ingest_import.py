@@ -17,7 +17,8 @@ from cxq_data.cli import fail, layout_of
 @click.option("--process", "process_", is_flag=True,
               help="Also write the lake partitions of the imported symbols in the same pass (each member is "
                    "parsed once), then refresh the serving layer and the views: the fastest way to build a "
-                   "lake from a bulk ZIP. Holds the new daily rows in memory until the serving files are built.")
+                   "lake from a bulk ZIP. Holds the new daily rows in memory until the serving files are built "
+                   "(measured: 665 MB peak for 5.2 million rows; import without it on a small machine).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a TTY).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Format of the summary.")
