@@ -147,3 +147,12 @@ def test_render_json_conventions() -> None:
     assert render([], "json") == "[]"
     assert render(rows, "csv").splitlines()[1] == "AAPL,yfinance,2024-01-02,2024-01-03T04:05:00Z,,7"
     assert "AAPL" in render(rows, "table")
+
+
+def test_layout_relative_paths_are_posix_and_refuse_outside_paths(tmp_path):
+    layout = DataLayout(tmp_path / "data")
+    assert layout.relative(layout.partition_file("BRK.B", "stooq", 2024)) == \
+        "processed/symbol=BRK.B/source=stooq/year=2024/data.parquet"
+    assert layout.relative(tmp_path / "data" / "raw") == "raw"
+    with pytest.raises(ValueError):
+        layout.relative(tmp_path / "data-other" / "x")  # shares the prefix, is not inside

@@ -35,9 +35,7 @@ def numpy_to_arrow(values: np.ndarray, arrow_type: pa.DataType | None = None,
 
 def repeated_string(value: str, n: int) -> pa.Array:
     """``n`` copies of ``value`` as an Arrow string array."""
-    encoded = value.encode("utf-8")
-    offsets = np.arange(n + 1, dtype=np.int32) * len(encoded)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)])
+    return repeated_strings([value], [n])
 
 
 def repeated_strings(values: Sequence[str], counts: Sequence[int]) -> pa.Array:

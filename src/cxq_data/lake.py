@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,21 +93,13 @@ def _split(table: pa.Table, keys: pa.Array) -> dict[Any, pa.Table]:
 
 
 def _file_entry(layout: DataLayout, path: Path, data: bytes, table: pa.Table, key: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"file": _relative(layout, path), "sha256": sha256_hex(data),
+    entry: dict[str, Any] = {"file": layout.relative(path), "sha256": sha256_hex(data),
                              "rows": table.num_rows, "bytes": len(data)}
     if table.num_rows:  # the table is sorted by key: first and last row are min and max
         col = table.column(key)
         entry["min"] = _iso(col[0].as_py())
         entry["max"] = _iso(col[-1].as_py())
     return entry
-
-
-def _relative(layout: DataLayout, path: Path) -> str:
-    """``path`` relative to the data dir, POSIX style (string slicing: ~10x cheaper than relative_to)."""
-    root, text = str(layout.root), str(path)
-    if os.sep == "/" and text.startswith(root + "/"):
-        return text[len(root) + 1:]
-    return path.relative_to(layout.root).as_posix()
 
 
 def _reusable(layout: DataLayout, prior: dict[str, Any] | None, content: str) -> bool:

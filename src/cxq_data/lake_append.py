@@ -59,7 +59,7 @@ def raw_entries(layout: DataLayout, records: list[RawRecord]) -> list[dict[str, 
 
 def _rel(layout: DataLayout, record: RawRecord) -> str:
     path = record.path
-    return path.relative_to(layout.root).as_posix() if path.is_relative_to(layout.root) else str(path)
+    return layout.relative(path) if path.is_relative_to(layout.root) else str(path)
 
 
 def _same_files(layout: DataLayout, entries: list[dict[str, Any]], records: list[RawRecord]) -> bool:

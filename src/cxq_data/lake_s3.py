@@ -45,7 +45,7 @@ from cxq_data.s3_store import ObjectStore, RemoteFile, S3ContentMismatch, same_c
 
 
 def _rel(layout: DataLayout, path: Path) -> str:
-    return path.relative_to(layout.root).as_posix()
+    return layout.relative(path)
 
 
 def pair_prefixes(layout: DataLayout, source: str, symbol: str, intervals: Iterable[str]) -> list[str]:

@@ -35,6 +35,14 @@ class DataLayout:
     def from_option(cls, value: str | os.PathLike[str] | None = None) -> "DataLayout":
         return cls(resolve_data_dir(value))
 
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the data dir, POSIX style (ValueError outside it). String slicing for
+        the usual case: ~10x cheaper than ``relative_to``, and the lake computes it per partition."""
+        root, text = str(self.root), str(path)
+        if os.sep == "/" and text.startswith(root + "/"):
+            return text[len(root) + 1:]
+        return path.relative_to(self.root).as_posix()
+
     # --- raw ---
     @property
     def raw(self) -> Path:
