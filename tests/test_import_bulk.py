@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cxq_data.ingest.importer import import_file
+from cxq_data.ingest import raw_batch
 from cxq_data.ingest.raw_batch import RawBatchWriter
 from cxq_data.normalize import normalize_record
 from cxq_data.paths import DataLayout
@@ -146,6 +147,27 @@ def test_batch_writer_publishes_on_flush_and_discards_on_error(layout):
         assert list_raw(layout, "stooq", "AAA") == []  # invisible until flushed
     [stored] = list_raw(layout, "stooq", "AAA")
     assert stored.path == record.path and stored.read_bytes() == b"abc"
+
+
+@pytest.mark.parametrize("count", [2, raw_batch.SYNC_BATCH_FROM])
+def test_batch_writer_makes_temps_durable_before_publishing(layout, monkeypatch, count):
+    """A few files: an fsync per temp and folder; a large batch: a sync() before publishing and one after."""
+    events = []
+
+    def published() -> int:
+        return sum(len(list_raw(layout, "stooq", f"S{i}")) for i in range(count))
+
+    monkeypatch.setattr(raw_batch, "sync_barrier", lambda: events.append(("sync", published())))
+    monkeypatch.setattr(raw_batch, "_fsync_path", lambda path: events.append(("fsync", published())))
+    monkeypatch.setattr(raw_batch, "fsync_dir", lambda path: events.append(("fsync_dir", published())))
+    with RawBatchWriter(layout) as writer:
+        for i in range(count):
+            writer.add(RawResponse("stooq", f"S{i}", b"x%d" % i, "txt"), hashlib.sha256(b"x%d" % i).hexdigest())
+    assert published() == count
+    if count < raw_batch.SYNC_BATCH_FROM:
+        assert events == [("fsync", 0)] * (2 * count) + [("fsync_dir", count)] * count
+    else:
+        assert events == [("sync", 0), ("sync", count)]
 
 
 def test_member_with_bad_crc_is_skipped_as_error_and_others_imported(layout, tmp_path):

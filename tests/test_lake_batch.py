@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pyarrow as pa
 import pytest
@@ -52,16 +53,46 @@ def test_batch_on_workers_writes_the_same_bytes_as_one_by_one(tmp_path, small_ch
 def test_indexes_are_written_only_after_the_partitions_are_synced(data_dir, monkeypatch, small_chunks):
     layout = DataLayout(data_dir)
     _raw(layout)
-    seen = []
+    snapshots = []  # at each barrier: (symbols with an index, partition files present)
 
     def barrier() -> None:
-        seen.append((sorted(p.parent.parent.name for p in layout.processed.glob("*/*/_index.json")),
-                     len(list(layout.processed.glob("*/*/year=*/data.parquet")))))
+        snapshots.append(({p.parent.parent.name for p in layout.processed.glob("*/*/_index.json")},
+                          {p.relative_to(layout.root).as_posix() for p in layout.processed.glob("*/*/year=*/data.parquet")}))
 
     monkeypatch.setattr(lake_batch, "sync_barrier", barrier)
     process_batch(layout, "stooq", workers=2, progress=False)
-    assert seen[0] == ([], len(SYMBOLS) * 3)  # first barrier: every partition, no index yet
-    assert len(seen[1][0]) == len(SYMBOLS)  # second barrier: after the indexes
+    assert snapshots[0][0] == set()  # the first barrier precedes every index
+    assert len(snapshots[-1][0]) == len(SYMBOLS)  # the last one follows them all
+    for sym in SYMBOLS:
+        index = lake_index.read_index(layout, sym, "stooq")
+        first_seen = next(i for i, (indexed, _) in enumerate(snapshots) if f"symbol={sym}" in indexed)
+        # some barrier before the index appeared already saw every partition the index names
+        assert any({e["file"] for e in index["daily"].values()} <= files for _, files in snapshots[:first_seen])
+
+
+def test_index_committer_commits_while_chunks_still_arrive_and_reraises_errors(data_dir, monkeypatch):
+    layout = DataLayout(data_dir)
+    _raw(layout, symbols=["AAPL", "IBM"])
+    pendings = [lake.prepare_symbol(layout, "stooq", sym, durable=False) for sym in ("AAPL", "IBM")]
+    committer = lake_batch.IndexCommitter(layout, keyed=True)
+    committer.add([(pendings[0].result, pendings[0].index)])
+    deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+    while lake_index.read_index(layout, "AAPL", "stooq") is None and dt.datetime.now() < deadline:
+        time.sleep(0.01)  # written by the thread before close() is called
+    assert lake_index.read_index(layout, "AAPL", "stooq") == pendings[0].index
+    committer.add([(pendings[1].result, pendings[1].index)])
+    committed = committer.close()
+    assert sorted(committed) == sorted(str(lake_index.index_path(layout, s, "stooq")) for s in ("AAPL", "IBM"))
+    assert pendings[1].result.files_written == 4  # 3 partitions + the index, counted by the commit
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lake, "write_json_if_changed", full_disk)
+    failing = lake_batch.IndexCommitter(layout)
+    failing.add([(pendings[0].result, pendings[0].index)])
+    with pytest.raises(OSError, match="No space left"):
+        failing.close()
 
 
 def test_one_bad_symbol_fails_alone_in_a_batch(data_dir, small_chunks):
