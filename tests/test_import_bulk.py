@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cxq_data.ingest.importer import import_file
 from cxq_data.ingest import raw_batch
+from cxq_data.ingest.importer import import_file
 from cxq_data.ingest.raw_batch import RawBatchWriter
 from cxq_data.normalize import normalize_record
 from cxq_data.paths import DataLayout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -247,4 +248,4 @@ def test_known_indexes_are_used_only_while_their_file_is_unchanged(data_dir):
     write_raw_lines(layout, "stooq", "AAPL", ["D,2023-06-01,1,2,0.5,1.5,,77"], ts(5))
     process_symbol(layout, "stooq", "AAPL")  # the index file is replaced
     seen = {str(p): i for p, i in lake_index.iter_indexes(layout, staged.indexes)}
-    assert "marker" not in seen[path] and seen[path] == json.loads(open(path).read())
+    assert "marker" not in seen[path] and seen[path] == json.loads(Path(path).read_text())

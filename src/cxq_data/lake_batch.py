@@ -268,7 +268,7 @@ class IndexCommitter:
                 sync_barrier()  # every partition of this batch is durable before its index is written
                 for result, index in batch:
                     self._commit(result, index)
-        except BaseException as exc:  # handed to close(), which re-raises it in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to close(), which re-raises it in the caller's thread
             self._error = exc
 
     def _next_batch(self) -> list[tuple[SymbolResult, dict[str, Any]]]:
