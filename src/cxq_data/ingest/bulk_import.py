@@ -8,7 +8,7 @@
   ZIP imported twice adds no raw files.
 * Speed: members are planned from their names (symbol, duplicates) without decompressing, then
   split into chunks that worker processes handle end to end (inflate, hash, parse-check, write);
-  each chunk is made durable with one fsync barrier (:class:`RawBatchWriter`).
+  each chunk is made durable together (:class:`RawBatchWriter`).
 * One pass (``process=True``, ``cxq_data ingest import --process``): the worker then processes its
   chunk's symbols with the tables it has just parsed (``lake.prepare_symbol(parsed=...)``), so a member
   is parsed once; the lake bytes equal those of a later ``process`` run from the raw layer (tested).
@@ -140,7 +140,7 @@ def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int, progres
 
     With ``job.process`` each worker also processes the symbols of its chunk, reusing the tables it
     parsed to validate the members (a Stooq member is parsed once, not once more by processing); the
-    indexes are committed here after one sync barrier (:func:`cxq_data.lake_batch.commit_chunks`).
+    indexes are committed here behind sync barriers as chunks arrive (:func:`cxq_data.lake_batch.commit_chunks`).
     """
     chunks = [planned[i:i + CHUNK_MEMBERS] for i in range(0, len(planned), CHUNK_MEMBERS)]
     pool = _pool(min(workers, len(chunks))) if workers > 1 and len(chunks) > 1 else None
