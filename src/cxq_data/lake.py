@@ -56,7 +56,7 @@ class _Writes:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
-    durable: bool = True  # False in batch runs: a sync barrier before the indexes instead
+    durable: bool = True  # False in batch runs: one sync barrier before the indexes instead
 
     def record(self, changed: bool) -> None:
         if changed:
