@@ -6,11 +6,19 @@ import datetime as dt
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from cxq_data.atomic import atomic_path, atomic_write_bytes, atomic_write_json, remove_stale_temps
+from cxq_data import atomic
+from cxq_data.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    remove_stale_temps,
+    sync_filesystem,
+)
 from cxq_data.errors import InvalidSourceError, InvalidSymbolError, RawLayerError
 from cxq_data.formatting import render
 from cxq_data.paths import DataLayout, resolve_data_dir
@@ -63,6 +71,37 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
             raise RuntimeError("crash")
     assert dest.read_bytes() == b"old"
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.parquet"]
+
+
+def test_sync_filesystem_syncs_the_filesystem_of_the_nearest_existing_folder(tmp_path: Path, monkeypatch) -> None:
+    sync_filesystem(tmp_path / "not" / "yet")  # the real barrier returns normally
+    assert atomic._syncfs() is not None or not sys.platform.startswith("linux")  # Linux: syncfs, not sync()
+    seen = []
+
+    def fake_syncfs(fd: int) -> int:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else fd)
+        return 0
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: fake_syncfs)
+    sync_filesystem(tmp_path / "processed" / "symbol=A")
+    assert seen == [str(tmp_path)] or not os.path.isdir("/proc/self/fd")
+
+
+def test_sync_filesystem_failure_names_the_folder_and_fallback_is_sync(tmp_path: Path, monkeypatch) -> None:
+    import ctypes
+
+    def failing_syncfs(fd: int) -> int:
+        ctypes.set_errno(5)
+        return -1
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: failing_syncfs)
+    with pytest.raises(OSError, match=f"syncfs of the filesystem holding {tmp_path} failed: Input/output error"):
+        sync_filesystem(tmp_path)
+    calls = []
+    monkeypatch.setattr(atomic, "_syncfs", lambda: None)  # no syncfs (not Linux): the global sync()
+    monkeypatch.setattr(atomic.os, "sync", lambda: calls.append("sync"))
+    sync_filesystem(tmp_path)
+    assert calls == ["sync"]
 
 
 def test_atomic_write_no_overwrite_mode(tmp_path: Path) -> None:

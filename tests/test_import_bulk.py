@@ -157,7 +157,7 @@ def test_batch_writer_makes_temps_durable_before_publishing(layout, monkeypatch,
     def published() -> int:
         return sum(len(list_raw(layout, "stooq", f"S{i}")) for i in range(count))
 
-    monkeypatch.setattr(raw_batch, "sync_barrier", lambda: events.append(("sync", published())))
+    monkeypatch.setattr(raw_batch, "sync_filesystem", lambda path: events.append(("sync", published())))
     monkeypatch.setattr(raw_batch, "_fsync_path", lambda path: events.append(("fsync", published())))
     monkeypatch.setattr(raw_batch, "fsync_dir", lambda path: events.append(("fsync_dir", published())))
     with RawBatchWriter(layout) as writer:

@@ -56,11 +56,12 @@ def test_indexes_are_written_only_after_the_partitions_are_synced(data_dir, monk
     _raw(layout)
     snapshots = []  # at each barrier: (symbols with an index, partition files present)
 
-    def barrier() -> None:
+    def barrier(path) -> None:
+        assert path == layout.processed  # the lake's filesystem
         snapshots.append(({p.parent.parent.name for p in layout.processed.glob("*/*/_index.json")},
                           {p.relative_to(layout.root).as_posix() for p in layout.processed.glob("*/*/year=*/data.parquet")}))
 
-    monkeypatch.setattr(lake_batch, "sync_barrier", barrier)
+    monkeypatch.setattr(lake_batch, "sync_filesystem", barrier)
     process_batch(layout, "stooq", workers=2, progress=False)
     assert snapshots[0][0] == set()  # the first barrier precedes every index
     assert len(snapshots[-1][0]) == len(SYMBOLS)  # the last one follows them all

@@ -8,8 +8,10 @@ glob used by a view or by Snakemake (``*.parquet``, ``*.json``) can ever match a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,47 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sync_filesystem(path: str | Path) -> None:
+    """Make every write issued so far, by any process, to the filesystem holding ``path`` durable.
+
+    The barrier of batch writers (one instead of an fsync per file). On Linux it is ``syncfs(2)`` on
+    that filesystem alone, so a barrier never waits for another disk's dirty pages (batch imports
+    call one per chunk of 64 symbols); elsewhere ``sync()``. ``path`` may not exist yet: its nearest
+    existing parent decides the filesystem.
+    """
+    syncfs = _syncfs()
+    if syncfs is None:
+        os.sync()
+        return
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            import ctypes
+
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs of the filesystem holding {folder} failed: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _syncfs() -> Any:
+    """libc's syncfs (Linux, glibc >= 2.14), or None. ctypes is imported only when a batch needs it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ Per pair the work is exactly :func:`cxq_data.lake.prepare_symbol` (so the bytes 
 single-symbol run, e.g. a Snakemake job), with three batch-level savings:
 
 * partitions are written without a per-file fsync (~7 ms each here, i.e. 700 s for a 100,000-file
-  lake); a ``sync()`` makes them durable before their indexes are written (in rounds, while later
+  lake); a barrier (``syncfs``) makes them durable before their indexes are written (in rounds, while later
   chunks are processed: :class:`IndexCommitter`), and a last one follows the last index. Crash safety
   is unchanged: an index (the Snakemake target, the serving layer's input) only ever names partitions
   that are already durable.
@@ -29,10 +29,10 @@ from typing import Any
 import pyarrow as pa
 
 from cxq_data.arrow_util import repeated_strings
+from cxq_data.atomic import sync_filesystem
 from cxq_data.errors import CxqError
 from cxq_data.lake import PendingSymbol, ProcessSummary, Status, SymbolResult, prepare_symbol
 from cxq_data.lake_index import FileKey, file_key, index_path
-from cxq_data.lake_io import sync_barrier
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
@@ -215,15 +215,15 @@ def commit_chunks(layout: DataLayout, outputs: Iterable[ChunkOutput], keep_table
         committed = committer.close()  # commits what was queued, even when a chunk failed
     if staged is not None:
         staged.indexes.update(committed)
-    sync_barrier()
+    sync_filesystem(layout.processed)
     return BatchResult(ProcessSummary(results), staged)
 
 
 class IndexCommitter:
     """Writes pairs' indexes in a background thread, each round after a sync barrier.
 
-    A round takes every index queued so far, calls ``sync()`` - which makes durable every partition
-    written before it, by any process - and only then writes those indexes, so an index never names a
+    A round takes every index queued so far, syncs the lake's filesystem - which makes durable every
+    partition written before, by any process - and only then writes those indexes, so an index never names a
     partition that is not durable. Committing while the workers process the next chunks removes what
     was a serial tail (10,000 index replacements, ~2.3 s per source at U=5,000, one core idle); the
     rounds' syncs wait on the disk, not the CPU. The thread starts with the first queued index: by then
@@ -265,7 +265,7 @@ class IndexCommitter:
     def _run(self) -> None:
         try:
             while batch := self._next_batch():
-                sync_barrier()  # every partition of this batch is durable before its index is written
+                sync_filesystem(self.layout.processed)  # the batch's partitions are durable before its indexes
                 for result, index in batch:
                     self._commit(result, index)
         except BaseException as exc:  # noqa: BLE001 - handed to close(), which re-raises it in the caller's thread

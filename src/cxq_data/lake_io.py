@@ -6,8 +6,8 @@ see no change), and a serving file is named after the hash of its content.
 
 Durability: a single write is atomic and durable (temp + fsync + rename + fsync of the folder).
 A run that writes thousands of partitions passes ``durable=False`` (temp + rename, no fsync:
-~7 ms saved per file here) and calls :func:`sync_barrier` once before it writes anything that
-declares those files final (an index, a manifest). A crash before the barrier can leave a partition
+~7 ms saved per file here) and calls :func:`cxq_data.atomic.sync_filesystem` before it writes
+anything that declares those files final (an index, a manifest). A crash before the barrier can leave a partition
 whose bytes are lost, but never one that an index or manifest already vouches for.
 """
 
@@ -97,7 +97,8 @@ def write_if_changed(path: Path, data: bytes, *, durable: bool = True) -> bool:
 
 
 def write_atomic_unsynced(path: Path, data: bytes) -> None:
-    """Temp file + rename (never half-visible), durable only after the caller's :func:`sync_barrier`."""
+    """Temp file + rename (never half-visible), durable only after the caller's barrier
+    (:func:`cxq_data.atomic.sync_filesystem`)."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
@@ -113,11 +114,6 @@ def write_atomic_unsynced(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def sync_barrier() -> None:
-    """Make every write issued so far durable (one ``sync()`` instead of an fsync per file)."""
-    os.sync()
 
 
 def dumps_json_compact(obj: Any) -> str:

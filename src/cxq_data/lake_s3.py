@@ -32,11 +32,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from cxq_data.atomic import sync_filesystem
 from cxq_data.errors import CxqError
 from cxq_data.lake import prepare_symbol
 from cxq_data.lake_append import indexed_files, new_records, same_inputs
 from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, read_index
-from cxq_data.lake_io import remove_file_and_empty_parents, sha256_hex, sync_barrier, write_json_if_changed
+from cxq_data.lake_io import remove_file_and_empty_parents, sha256_hex, write_json_if_changed
 from cxq_data.lake_results import Status, SymbolResult
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawRecord
@@ -258,8 +259,8 @@ def pull_lake(store: ObjectStore, layout: DataLayout, bucket_files: Iterable[str
     """
     indexes = [idx for f in bucket_files for idx in json.loads(Path(f).read_text())["indexes"].values()]
     fetched = sum(_map(lambda idx: _mirror_pair(store, layout, idx), indexes))
-    sync_barrier()
+    sync_filesystem(layout.processed)
     written = sum(write_json_if_changed(index_path(layout, idx["symbol"], idx["source"]), idx, durable=False,
                                         compact=True) for idx in indexes)
-    sync_barrier()
+    sync_filesystem(layout.processed)
     return {"pairs": len(indexes), "files_downloaded": fetched, "indexes_written": written}

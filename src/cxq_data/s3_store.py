@@ -203,7 +203,7 @@ class ObjectStore:
         Transfer checks (size, single-part ETag = MD5, stored ``x-amz-meta-sha256``) are retried like
         uploads; a complete object whose SHA-256 differs from ``sha256`` raises :class:`S3ContentMismatch`
         and leaves ``dest`` untouched. ``durable=False`` skips the fsyncs (scratch copies, or a caller
-        that calls ``lake_io.sync_barrier`` before anything vouches for the file).
+        that calls ``atomic.sync_filesystem`` before anything vouches for the file).
         """
         where = self.target.url(rel)
         last: BaseException | None = None

@@ -10,9 +10,10 @@ temp names that no glob matches - but syncs a whole batch together:
    manifest after its body, and makes those names durable.
 
 Durable how: a batch of a few files fsyncs each temp and each folder; a large batch (a bulk import's
-chunk of 64 symbols: 128 temps in 64 folders) calls ``sync()`` twice instead, the same barrier the lake
-writer uses. Per-file fsyncs were ~0.6 ms per member of waiting here (a new trading day at U=5,000 x 2
-sources: 24-30 s with them, 21-25 s with the two barriers, in alternating runs on copies of one lake).
+chunk of 64 symbols: 128 temps in 64 folders) syncs the raw layer's filesystem twice instead
+(:func:`cxq_data.atomic.sync_filesystem`, the lake writer's barrier). Per-file fsyncs were ~0.6 ms
+of waiting per member here (a new trading day at U=5,000 x 2 sources: 24-30 s with them, 21-25 s
+with two barriers, in alternating runs on copies of one lake).
 
 A crash before step 2 leaves only temp files (removed by ``atomic.remove_stale_temps``); a crash
 inside step 2 can leave a body without its manifest, which ``raw.list_raw`` ignores, so a reader
@@ -31,13 +32,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir
-from cxq_data.lake_io import dumps_json_compact, sync_barrier
+from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir, sync_filesystem
+from cxq_data.lake_io import dumps_json_compact
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawRecord, RawResponse, raw_entry
 
 _FSYNC_THREADS = 8
-SYNC_BATCH_FROM = 8  # responses in a flush from which two sync() barriers beat per-file fsyncs
+SYNC_BATCH_FROM = 8  # responses in a flush from which two filesystem barriers beat per-file fsyncs
 _counter = itertools.count()
 
 
@@ -102,7 +103,7 @@ class RawBatchWriter:
         barrier = self.durable and len(batch) >= SYNC_BATCH_FROM
         try:
             if barrier:
-                sync_barrier()
+                sync_filesystem(self.layout.raw)
             elif self.durable:
                 temps = [p.body_tmp for p in batch] + [p.manifest_tmp for p in batch]
                 with ThreadPoolExecutor(_FSYNC_THREADS) as pool:
@@ -113,7 +114,7 @@ class RawBatchWriter:
             _remove_temps(batch)
             raise
         if barrier:
-            sync_barrier()
+            sync_filesystem(self.layout.raw)
         elif self.durable:
             for folder in sorted({item.body.parent for item in batch}):
                 fsync_dir(folder)
