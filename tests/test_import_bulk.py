@@ -158,8 +158,8 @@ def test_batch_writer_makes_temps_durable_before_publishing(layout, monkeypatch,
         return sum(len(list_raw(layout, "stooq", f"S{i}")) for i in range(count))
 
     monkeypatch.setattr(raw_batch, "sync_filesystem", lambda path: events.append(("sync", published())))
-    monkeypatch.setattr(raw_batch, "_fsync_path", lambda path: events.append(("fsync", published())))
-    monkeypatch.setattr(raw_batch, "fsync_dir", lambda path: events.append(("fsync_dir", published())))
+    monkeypatch.setattr(raw_batch, "fsync_path",
+                        lambda path: events.append(("fsync_dir" if path.is_dir() else "fsync", published())))
     with RawBatchWriter(layout) as writer:
         for i in range(count):
             writer.add(RawResponse("stooq", f"S{i}", b"x%d" % i, "txt"), hashlib.sha256(b"x%d" % i).hexdigest())

@@ -21,8 +21,8 @@ TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".partial"
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry so a rename survives a power loss."""
+def fsync_path(path: str | Path) -> None:
+    """fsync a file, or a folder (so that a rename in it survives a power loss), by its path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -86,23 +86,18 @@ def atomic_path(dest: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync_file(tmp)
+        fsync_path(tmp)
         if overwrite:
             os.replace(tmp, dest)
         else:
             # link() fails if dest exists: no window where an existing file could be replaced.
             os.link(tmp, dest)
             tmp.unlink()
-        fsync_dir(dest.parent)
+        fsync_path(dest.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def atomic_write_bytes(dest: Path | str, data: bytes, *, overwrite: bool = True) -> Path:

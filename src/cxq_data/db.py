@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir
+from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_path
 from cxq_data.errors import CxqError
 from cxq_data.paths import DataLayout
 
@@ -107,7 +107,7 @@ def init_db(layout: DataLayout) -> Path:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        fsync_dir(target.parent)
+        fsync_path(target.parent)
     finally:
         _remove_db_files(tmp)
     return target

@@ -233,7 +233,7 @@ class IndexCommitter:
     def __init__(self, layout: DataLayout, keyed: bool = False) -> None:
         self.layout = layout
         self.keyed = keyed  # also record each written index with its file key (for the serving build)
-        self.committed: dict[str, tuple[FileKey, dict[str, Any]]] = {}
+        self._committed: dict[str, tuple[FileKey, dict[str, Any]]] = {}
         self._queue: list[tuple[SymbolResult, dict[str, Any]]] = []
         self._closed = False
         self._error: BaseException | None = None
@@ -260,7 +260,7 @@ class IndexCommitter:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return self.committed
+        return self._committed
 
     def _run(self) -> None:
         try:
@@ -282,4 +282,4 @@ class IndexCommitter:
         PendingSymbol(result, index).commit(self.layout, durable=False)
         if self.keyed:
             path = str(index_path(self.layout, result.symbol, result.source))
-            self.committed[path] = (file_key(path), index)
+            self._committed[path] = (file_key(path), index)

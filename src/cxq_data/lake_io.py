@@ -7,8 +7,8 @@ see no change), and a serving file is named after the hash of its content.
 Durability: a single write is atomic and durable (temp + fsync + rename + fsync of the folder).
 A run that writes thousands of partitions passes ``durable=False`` (temp + rename, no fsync:
 ~7 ms saved per file here) and calls :func:`cxq_data.atomic.sync_filesystem` before it writes
-anything that declares those files final (an index, a manifest). A crash before the barrier can leave a partition
-whose bytes are lost, but never one that an index or manifest already vouches for.
+anything that declares those files final (an index, a manifest). A crash before the barrier can
+leave a partition whose bytes are lost, but never one that an index or manifest already vouches for.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir, sync_filesystem
+from cxq_data.atomic import TEMP_PREFIX, TEMP_SUFFIX, fsync_path, sync_filesystem
 from cxq_data.lake_io import dumps_json_compact
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawRecord, RawResponse, raw_entry
@@ -61,14 +61,6 @@ def _write_new(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -107,7 +99,7 @@ class RawBatchWriter:
             elif self.durable:
                 temps = [p.body_tmp for p in batch] + [p.manifest_tmp for p in batch]
                 with ThreadPoolExecutor(_FSYNC_THREADS) as pool:
-                    list(pool.map(_fsync_path, temps))
+                    list(pool.map(fsync_path, temps))
             for item in batch:
                 _publish(item)
         except BaseException:
@@ -117,7 +109,7 @@ class RawBatchWriter:
             sync_filesystem(self.layout.raw)
         elif self.durable:
             for folder in sorted({item.body.parent for item in batch}):
-                fsync_dir(folder)
+                fsync_path(folder)
         return [item.record for item in batch]
 
     def discard(self) -> None:
