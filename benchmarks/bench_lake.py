@@ -1,6 +1,8 @@
 """Lake benchmark: U symbols x 2 sources x YEARS years, built from Stooq-bulk-style ZIPs (issue 2, Performance).
 
 Steps (page cache warm; figures are medians of --repeat where repeated):
+  0. a file-system probe (``fs_probe``): on a journal-less ext4 the build's file creation is several
+     times slower for minutes after a large deletion, e.g. right after a previous run removed its lake.
   1. build: generate one bulk ZIP per source (not timed), then ``import_file(process=True)`` (raw layer,
      partitions and indexes in one pass: ``cxq_data ingest import --process``; ``--two-pass``: import, then
      ``lake_batch.process_batch``) and ``refresh_serving`` (serving files + views), each timed; the sum
@@ -52,6 +54,7 @@ NEW_DAY = dt.date(2025, 11, 26)
 Q_LATEST = "SELECT symbol, source, date, close FROM daily WHERE symbol = ? AND source = 'stooq' ORDER BY date DESC LIMIT 10"
 Q_XSECTION = "SELECT symbol, close FROM daily WHERE source = 'stooq' AND date = ?"
 Q_UNIVERSE = "SELECT year, count(*), avg(volume) FROM daily GROUP BY year ORDER BY year"
+FS_PROBE_SLOW_US = 150  # fs_probe figure above which the build's file creation is not representative
 GOALS = {"latest_duckdb_ms": 100, "cli_latest_ms": 1000, "xsection_ms": 200, "universe_ms": 1500,
          "build_s": 120, "new_day_s": 30, "snakemake_noop_s": 10}
 
@@ -65,10 +68,30 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (the worker pools)."""
+def cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU time of this process and its reaped children (the worker pools)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + kids.ru_utime, own.ru_stime + kids.ru_stime
+
+
+def fs_probe(workdir: Path, files: int = 2100) -> float:
+    """Microseconds per new partition-like file (mkdir + temp file + rename), timed before the build.
+
+    On this VM's journal-less ext4 it is ~50 us normally and 300-750 us for about five minutes after a
+    large tree was deleted: without a journal, ext4 skips recently deleted inodes when it allocates, and
+    scans past every one of them (fs/ext4/ialloc.c, find_inode_bit). 210,000 files then cost up to a
+    minute more, so the figure says under which condition the build ran. The probe's files stay until
+    the workdir is removed: deleting them now would itself slow the build.
+    """
+    probe = workdir / "_fs_probe"
+    payload = os.urandom(12_000)  # about one partition file
+    t0 = time.perf_counter()
+    for i in range(files):
+        folder = probe / f"d{i}"
+        folder.mkdir(parents=True)
+        (folder / ".tmp").write_bytes(payload)
+        os.replace(folder / ".tmp", folder / "data.parquet")
+    return (time.perf_counter() - t0) / files * 1e6
 
 
 def stopwatch(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -84,7 +107,7 @@ def load(layout: DataLayout, zips: dict[str, Path], workers: int, two_pass: bool
     Two passes (``ingest import`` then ``process run``): import_s and process_s separately.
     """
     res: dict[str, float] = {"import_s": 0.0, "process_s": 0.0}
-    cpu0 = cpu_seconds()
+    user0, sys0 = cpu_seconds()
     staged = StagedDaily()
     for source, path in zips.items():
         imported, t = stopwatch(lambda s=source, p=path: import_file(layout, p, s, workers=workers,
@@ -101,7 +124,9 @@ def load(layout: DataLayout, zips: dict[str, Path], workers: int, two_pass: bool
     daily = next(d for d in result.serving.datasets if d.dataset == "daily")
     res["serving_groups_rebuilt"] = daily.rebuilt
     res["total_s"] = res["import_s"] + res["process_s"] + res["serving_s"]
-    res["cpu_s"] = cpu_seconds() - cpu0  # on a shared machine, cpu_s / cores bounds the unloaded wall time
+    user1, sys1 = cpu_seconds()
+    res["cpu_s"] = user1 + sys1 - user0 - sys0  # on a shared machine, cpu_s / cores bounds the unloaded wall time
+    res["cpu_sys_s"] = sys1 - sys0  # kernel share: folder and file creation, mostly
     res["one_pass"] = not two_pass
     return res
 
@@ -193,6 +218,7 @@ def run(u: int, years: int, repeat: int, workers: int, workdir: Path, baseline: 
         rows_per_symbol = write_bulk_zip(zips[source], u, years, END, seed)
     res: dict[str, Any] = {"symbols": u, "sources": len(SOURCES), "years": years, "workers": workers,
                            "rows": u * len(SOURCES) * rows_per_symbol, "goals": GOALS}
+    res["fs_probe_us_per_file"] = fs_probe(workdir)
     res["build"] = load(layout, zips, workers, two_pass)
     res["partition_files"] = sum(1 for _ in layout.processed.glob("symbol=*/source=*/year=*/data.parquet"))
     res["serving_files"] = sum(1 for _ in (layout.serving / "daily").rglob("*.parquet"))
@@ -229,7 +255,11 @@ def print_table(res: dict[str, Any]) -> None:
     g = res.get("glob_baseline", {})
     print(f"U={res['symbols']} x {res['sources']} sources x {res['years']} years: {res['rows']:,} rows, "
           f"{res['partition_files']:,} partition files -> {res['serving_files']} daily serving files")
-    print(f"build: {_steps(b)} = {b['total_s']:.1f} s, CPU {b['cpu_s']:.0f} s (goal < {GOALS['build_s']} s)")
+    probe = res.get("fs_probe_us_per_file", float("nan"))
+    print(f"file system before the build: {probe:.0f} us per new file"
+          + ("  (slow: a large tree was deleted minutes ago? see fs_probe)" if probe > FS_PROBE_SLOW_US else ""))
+    print(f"build: {_steps(b)} = {b['total_s']:.1f} s, CPU {b['cpu_s']:.0f} s ({b.get('cpu_sys_s', float('nan')):.0f} s "
+          f"kernel) (goal < {GOALS['build_s']} s)")
     print(f"new day: {_steps(d)} = {d['total_s']:.1f} s, CPU {d['cpu_s']:.0f} s, {d['serving_groups_rebuilt']} "
           f"group(s) rebuilt (goal < {GOALS['new_day_s']} s)")
     print(f"{'query (ms)':<12}{'views cold':>12}{'views warm':>12}{'glob cold':>12}{'glob warm':>12}")
