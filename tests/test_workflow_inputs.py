@@ -19,7 +19,7 @@ def fake_code(tmp_path, monkeypatch) -> list[Path]:
     for i, name in enumerate(("base.py", "stooq.py")):
         path = tmp_path / "code" / name
         path.parent.mkdir(exist_ok=True)
-        path.write_text(f"# version 1 of {name}\n")
+        path.write_text(f"VERSION = 1  # of {name}\n")
         os.utime(path, ns=(10**18 + i, 10**18 + i))  # "old" code: 2001
         files.append(path)
     monkeypatch.setattr(workflow, "code_inputs", lambda source: [str(p) for p in files])
@@ -34,9 +34,33 @@ def test_code_stamp_is_as_old_as_the_code_and_moves_only_when_the_code_changes(t
     os.utime(fake_code[0], None)  # touched, same content (e.g. a checkout): no rerun
     workflow.code_stamp(layout, "stooq")
     assert stamp.read_text() == first and stamp.stat().st_mtime_ns == 10**18 + 1
-    fake_code[0].write_text("# version 2\n")  # a real change: the stamp changes and is new
+    fake_code[0].write_text("VERSION = (\n    1\n)\n\n# reflowed, commented: the same code, no rerun\n")
+    workflow.code_stamp(layout, "stooq")
+    assert stamp.read_text() == first and stamp.stat().st_mtime_ns == 10**18 + 1
+    fake_code[0].write_text("VERSION = 2\n")  # a real change: the stamp changes and is new
     workflow.code_stamp(layout, "stooq")
     assert stamp.read_text() != first and stamp.stat().st_mtime_ns == fake_code[0].stat().st_mtime_ns
+
+
+def test_index_code_tag_follows_the_code_not_its_comments(fake_code):
+    from cxq_data import lake_append
+
+    def tag() -> str:
+        lake_append._code_files_digest.cache_clear()
+        return lake_append.code_tag("stooq")
+
+    first = tag()
+    fake_code[1].write_text(fake_code[1].read_text() + "# a lint fix removed a noqa here\n")
+    assert tag() == first  # existing lakes keep their incremental path
+    fake_code[1].write_text('VERSION = 1\n"""A docstring is part of the code."""\n')
+    assert tag() != first
+    lake_append._code_files_digest.cache_clear()
+
+
+def test_code_digest_names_a_file_that_does_not_parse(fake_code):
+    fake_code[0].write_text("def broken(:\n")
+    with pytest.raises(SyntaxError, match="base.py"):
+        workflow.code_digest("stooq")
 
 
 def test_raw_inputs_are_the_kind_folders_whose_mtime_moves_with_each_new_fetch(tmp_path):

@@ -61,7 +61,9 @@ def test_workflow_builds_lake_and_rebuilds_only_what_changed(tmp_path: Path) -> 
     untouched = _mtimes(layout, ("AAA", "stooq"), ("BBB", "stooq"))
     assert len(untouched) == 2
     csv_normalizer = tmp_path / "pkg/cxq_data/normalize/csvfile.py"
-    csv_normalizer.write_text(csv_normalizer.read_text() + "\n# fix: a comment stands in for a code change\n")
+    csv_normalizer.write_text(csv_normalizer.read_text() + "\n# a comment or a lint fix is not a code change\n")
+    assert _planned(work, env, "all") == []
+    csv_normalizer.write_text(csv_normalizer.read_text() + "\n_FIX = 1  # stands in for a code change (comments do not count)\n")
     assert _planned(work, env, "all") == [("vendorx", bucket_of("AAA"))]
     run_snakemake(work, env, "all")
     assert _mtimes(layout, ("AAA", "stooq"), ("BBB", "stooq")) == untouched

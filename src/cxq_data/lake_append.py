@@ -20,7 +20,6 @@ Preconditions checked against the previous index; otherwise the caller takes the
 from __future__ import annotations
 
 import functools
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -37,13 +36,9 @@ from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
 
 @functools.lru_cache(maxsize=64)
 def _code_files_digest(source: str) -> str:
-    from cxq_data.workflow import code_inputs
+    from cxq_data.workflow import code_digest
 
-    digest = hashlib.sha256()
-    for path in code_inputs(source):
-        with open(path, "rb") as fh:
-            digest.update(fh.read())
-    return digest.hexdigest()
+    return code_digest(source)
 
 
 def code_tag(source: str) -> str:
