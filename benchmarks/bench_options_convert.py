@@ -146,10 +146,9 @@ def upload_pair_seconds(parquet: Path) -> float:
 
     Uses the pipeline's own ``upload_verified`` (digests, put, verification read-back).
     """
+    import logging
     import socket
     from concurrent.futures import ThreadPoolExecutor
-
-    import logging
 
     from moto.server import ThreadedMotoServer
 

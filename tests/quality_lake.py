@@ -15,7 +15,7 @@ from cxq_data.paths import DataLayout
 from cxq_data.raw import RawResponse, write_raw
 
 FIXTURES = Path(__file__).parent / "data" / "yfinance_defects"
-T0 = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 
 
 def frame_to_csv(series: pd.DataFrame, actions: pd.DataFrame | None = None) -> bytes:

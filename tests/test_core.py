@@ -64,11 +64,10 @@ def test_sources_accept_aliases_and_user_names() -> None:
 def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     dest = tmp_path / "sub" / "f.parquet"
     atomic_write_bytes(dest, b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(dest) as tmp:
-            tmp.write_bytes(b"half")
-            assert not tmp.name.endswith(".parquet")  # never matches a view's glob
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_bytes(b"half")
+        assert not tmp.name.endswith(".parquet")  # never matches a view's glob
+        raise RuntimeError("crash")
     assert dest.read_bytes() == b"old"
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.parquet"]
 
@@ -137,7 +136,7 @@ def test_data_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 def test_raw_layer_is_immutable_and_redacted(tmp_path: Path) -> None:
     layout = DataLayout(tmp_path)
-    t0 = dt.datetime(2024, 6, 7, 12, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2024, 6, 7, 12, 0, tzinfo=dt.UTC)
     body = b'{"chart": {}}'
     resp = RawResponse(source="alphavantage", symbol="IBM", body=body, ext="json",
                        url="https://x/query?function=F&apikey=SEKRIT", params={"apikey": "SEKRIT", "symbol": "IBM"},
@@ -179,7 +178,7 @@ def test_redaction() -> None:
 
 def test_render_json_conventions() -> None:
     rows = [{"symbol": "AAPL", "source": "yfinance", "date": dt.date(2024, 1, 2),
-             "ingested_at": dt.datetime(2024, 1, 3, 4, 5, tzinfo=dt.timezone.utc), "close": math.nan, "volume": 7}]
+             "ingested_at": dt.datetime(2024, 1, 3, 4, 5, tzinfo=dt.UTC), "close": math.nan, "volume": 7}]
     out = json.loads(render(rows, "json"))
     assert out == [{"symbol": "AAPL", "source": "yfinance", "date": "2024-01-02",
                     "ingested_at": "2024-01-03T04:05:00Z", "close": None, "volume": 7}]

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from click.testing import CliRunner
+from quality_lake import add_raw, build, frame_to_csv
 
 from cxq_data.cli import cli
 from cxq_data.paths import DataLayout
 from cxq_data.quality.compare import compare_frames
 from cxq_data.quality.inject import clean_series
-from quality_lake import add_raw, build, frame_to_csv
 
 
 def _pair(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -63,7 +63,7 @@ def test_sort_file_orders_the_whole_file_and_keeps_the_rows(tmp_path: Path, data
     result = _invoke(data_dir, str(src), str(whole), "--no-progress", "--chunk-records", "500", "--sort", "file")
     assert result.exit_code == 0, result.output
     keys = ["expiration", "strike", "symbol", "ts_recv"]
-    plain = lambda t: t.set_column(t.schema.get_field_index("symbol"), "symbol", t["symbol"].cast("string"))  # noqa: E731
+    plain = lambda t: t.set_column(t.schema.get_field_index("symbol"), "symbol", t["symbol"].cast("string"))
     a, b = plain(pq.read_table(by_group)), plain(pq.read_table(whole))
     assert a.num_rows == b.num_rows
     assert a.sort_by([(k, "ascending") for k in keys]).equals(b.sort_by([(k, "ascending") for k in keys]))

@@ -83,7 +83,7 @@ def _uploaded_table(uploaded):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    zpath, settings, layout = uploaded
+    _zpath, settings, layout = uploaded
     marker = read_marker(layout, "SPY", DATES[2])
     body = make_client(settings.endpoint_url).get_object(Bucket=settings.bucket, Key=marker.key)["Body"].read()
     return pq.read_table(pa.BufferReader(body))

@@ -8,11 +8,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from quality_lake import FIXTURES
 
 from cxq_data.quality.adjust import adjustment_differences, backward_adjust
 from cxq_data.quality.frames import frames_from_csv
 from cxq_data.quality.views import extra_views
-from quality_lake import FIXTURES
 
 
 def test_backward_adjust_reproduces_yahoo_dividend_adjustment() -> None:

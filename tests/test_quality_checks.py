@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from quality_lake import FIXTURES
 
 from cxq_data.quality.findings import Check, Severity
 from cxq_data.quality.frames import frames_from_csv
 from cxq_data.quality.inject import SYMBOL, cases
 from cxq_data.quality.scores import _inside, score_cases
 from cxq_data.quality.validate import validate_frames
-from quality_lake import FIXTURES
 
 CALIBRATION = [
     ("AET-L-1d-100x-error", "AET.L", Check.PRICE_UNIT_JUMP, {dt.date(2022, 5, 9), dt.date(2022, 5, 20)}),
@@ -88,4 +88,4 @@ def test_return_outlier_threshold_is_configurable() -> None:
     loose = validate_frames("MOB.ST", "x", series, actions)
     strict = validate_frames("MOB.ST", "x", series, actions, {"return_threshold": 0.2})
     assert not [f for f in loose if f.check is Check.RETURN_OUTLIER]
-    assert [f.date for f in strict if f.check is Check.RETURN_OUTLIER][0] == dt.date(2023, 5, 15)
+    assert next(f.date for f in strict if f.check is Check.RETURN_OUTLIER) == dt.date(2023, 5, 15)

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from quality_lake import FIXTURES, add_raw, build
 
 from cxq_data.cli import cli
 from cxq_data.paths import DataLayout
-from quality_lake import FIXTURES, add_raw, build
 
 
-def _run(d: Path, *args: str):  # noqa: ANN202
+def _run(d: Path, *args: str):
     return CliRunner().invoke(cli, ["--data-dir", str(d), "validate", "run", *args])
 
 
@@ -45,8 +45,8 @@ def test_raw_layer_duplicates_and_restatements(tmp_path: Path) -> None:
     restated = text[:]
     restated[3] = restated[3].replace("22.9500007629395,22.9500007629395", "23.1,23.1")
     dup = restated + [restated[5].replace("23.8500003814697,23.8500003814697", "24.5,24.5")]
-    add_raw(layout, "vendorx", "MOB.ST", first.encode(), dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
-    add_raw(layout, "vendorx", "MOB.ST", ("\n".join(dup) + "\n").encode(), dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc))
+    add_raw(layout, "vendorx", "MOB.ST", first.encode(), dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    add_raw(layout, "vendorx", "MOB.ST", ("\n".join(dup) + "\n").encode(), dt.datetime(2024, 2, 1, tzinfo=dt.UTC))
     build(layout, [("vendorx", "MOB.ST")])
     res = _run(d, "--symbols", "MOB.ST", "--format", "json")
     found = {(f["check"], f["date"]) for f in json.loads(res.output)}

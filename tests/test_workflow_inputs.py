@@ -121,7 +121,7 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
 
 def test_code_inputs_cover_every_format_a_source_can_hold():
     """A user source may hold Stooq bulk members: a Stooq parser fix must rebuild it too."""
-    names = lambda source: {Path(p).name for p in workflow.code_inputs(source)}  # noqa: E731
+    names = lambda source: {Path(p).name for p in workflow.code_inputs(source)}
     assert {"stooq.py", "csvfile.py", "lake.py", "base.py"} <= names("my_broker")
     assert "stooq.py" in names("stooq") and "yahoo.py" not in names("stooq")
     assert "yahoo.py" in names("yfinance")

@@ -42,7 +42,7 @@ class DemoRun:
     def run(self, title: str, argv: list[str], *, expect: tuple[int, ...] = (0,), show: bool = True) -> Step:
         print(f"\n=== {title}\n$ {shlex.join(argv)}", flush=True)
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=self.env, cwd=REPO, text=True,
+        proc = subprocess.run(argv, env=self.env, cwd=REPO, text=True, check=False,  # exit checked below
                               stdout=None if show else subprocess.DEVNULL, stderr=subprocess.STDOUT)
         step = Step(title, argv, proc.returncode, time.perf_counter() - t0)
         self.steps.append(step)
@@ -60,8 +60,8 @@ def _daily(demo: DemoRun) -> None:
              [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--scheduler", "greedy", "--quiet", "rules",
               "--configfile", "config/demo.yaml", "--resources", "alphavantage_api=1"])
     demo.run("What the raw layer holds (immutable provider responses + manifests)",
-             ["bash", "-c", f"find {demo.data_dir}/raw -name '*.manifest.json' | sort | head -n 6; "
-                            f"echo ...; find {demo.data_dir}/raw -name '*.manifest.json' | wc -l"])
+             ["bash", "-c", (f"find {demo.data_dir}/raw -name '*.manifest.json' | sort | head -n 6; "
+                             f"echo ...; find {demo.data_dir}/raw -name '*.manifest.json' | wc -l")])
     demo.run("Lake summary", _cli("lake", "summary"))
     demo.run("Latest rows of AAPL from every source", _cli("query", "latest", "--symbol", "AAPL", "--rows", "4"))
     demo.run("SQL over the views", _cli("query", "sql",

@@ -40,8 +40,8 @@ def json_value(value: Any) -> Any:
         return float(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        text = value.astimezone(dt.timezone.utc).isoformat()
+            value = value.replace(tzinfo=dt.UTC)
+        text = value.astimezone(dt.UTC).isoformat()
         return text.replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()

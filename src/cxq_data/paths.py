@@ -32,7 +32,7 @@ class DataLayout:
     root: Path
 
     @classmethod
-    def from_option(cls, value: str | os.PathLike[str] | None = None) -> "DataLayout":
+    def from_option(cls, value: str | os.PathLike[str] | None = None) -> DataLayout:
         return cls(resolve_data_dir(value))
 
     def relative(self, path: Path) -> str:

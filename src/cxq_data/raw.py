@@ -47,16 +47,16 @@ def _library_versions() -> dict[str, str]:  # cached: metadata lookups cost ~1 m
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def format_ts(ts: dt.datetime) -> str:
     """ISO 8601 UTC with microseconds and ``Z``."""
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)  # 3.11+ reads the "Z"
 
 
 class RawRecord:
@@ -67,7 +67,7 @@ class RawRecord:
     a year of daily fetches has ~250 of them).
     """
 
-    __slots__ = ("path", "_manifest")
+    __slots__ = ("_manifest", "path")
 
     def __init__(self, path: Path, manifest: dict[str, Any] | None = None) -> None:
         self.path = path
@@ -162,7 +162,7 @@ def raw_entry(
 ) -> tuple[Path, dict[str, Any]]:
     """Where ``resp`` is stored and its manifest (no I/O); shared by :func:`write_raw` and batch writers."""
     digest = digest or hashlib.sha256(resp.body).hexdigest()
-    stamp = resp.fetched_at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = resp.fetched_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = layout.raw_dir(resp.source, resp.symbol, resp.kind)
     path = folder / f"{stamp}-{digest[:12]}.{resp.ext}"
     manifest = {

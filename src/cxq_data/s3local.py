@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -19,7 +19,7 @@ class LocalS3:
     secret_access_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     _server: Any = None
 
-    def __enter__(self) -> "LocalS3":
+    def __enter__(self) -> Self:
         import logging
 
         import boto3

@@ -49,4 +49,4 @@ INTRADAY_SCHEMA = pa.schema(
     ]
 )
 
-PARQUET_WRITE_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)
+PARQUET_WRITE_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True}

@@ -47,7 +47,7 @@ class ProviderSettings:
     av_daily_limit: int = 25  # free-key requests per UTC day (premium keys: no cap)
 
     @classmethod
-    def from_env(cls) -> "ProviderSettings":
+    def from_env(cls) -> ProviderSettings:
         load_dotenv_once()
         return cls(
             av_api_key=os.environ.get("AV_API_KEY") or None,

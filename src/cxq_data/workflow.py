@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import cxq_data
 from cxq_data.atomic import atomic_write_json
@@ -57,7 +57,7 @@ class WorkflowConfig:
     options: dict[str, Any]
 
     @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> "WorkflowConfig":
+    def from_mapping(cls, config: Mapping[str, Any]) -> WorkflowConfig:
         universe = config.get("universe", {})
         return cls(
             layout=DataLayout.from_option(config.get("data_dir") or None),
@@ -90,7 +90,7 @@ class WorkflowConfig:
 
 
 def today_utc() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def bucket_of(symbol: str) -> int:
@@ -220,7 +220,7 @@ class script_logging:
     def __init__(self, log_path: str | Path) -> None:
         self.path = Path(log_path)
 
-    def __enter__(self) -> "script_logging":
+    def __enter__(self) -> Self:
         import logging
         import sys
 

@@ -34,7 +34,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in _SUBCOMMANDS:
             module = importlib.import_module(_SUBCOMMANDS[cmd_name][0])
-            return getattr(module, "cli")
+            return module.cli
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -78,7 +78,7 @@ def layout_of(ctx: click.Context) -> DataLayout:
     return obj
 
 
-def fail(message: str, code: int = 1) -> "click.exceptions.Exit":
+def fail(message: str, code: int = 1) -> click.exceptions.Exit:
     """Print ``error: message`` to stderr and exit with ``code`` (use: ``raise fail(...)``)."""
     click.echo(f"error: {message}", err=True)
     return click.exceptions.Exit(code)

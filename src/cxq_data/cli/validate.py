@@ -22,7 +22,7 @@ def cli() -> None:
 @click.option("--return-threshold", type=float, default=None, help="|daily return| flagged as outlier (0.4).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
 @click.pass_context
-def run(ctx: click.Context, symbols: str, sources: str | None, start, end, exchange: str | None,  # noqa: ANN001
+def run(ctx: click.Context, symbols: str, sources: str | None, start, end, exchange: str | None,
         return_threshold: float | None, fmt: str) -> None:
     """Run every check and print the findings; exit status 1 if any has severity error.
 

@@ -174,7 +174,7 @@ def bars_table(cols: BarColumns, ingested_at: dt.datetime, keep_duplicates: bool
     """
     days = day_numbers(cols.keys)  # type: ignore[arg-type]  # daily keys are dates
     keep = last_per_key(days, keep_duplicates).tolist()
-    picked = lambda values: [values[i] for i in keep]  # noqa: E731
+    picked = lambda values: [values[i] for i in keep]
     return pa.Table.from_arrays(
         [date_array(days[keep]),
          *(optional_floats(picked(getattr(cols, name))) for name in _PRICE_FIELDS),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from cxq_data.paths import DataLayout
 
 
-def _events_on_bars(series: "pd.DataFrame", actions: "pd.DataFrame") -> "pd.DataFrame":
+def _events_on_bars(series: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """Actions moved to the first bar on/after their date, combined per bar."""
     import numpy as np
 
@@ -34,7 +34,7 @@ def _events_on_bars(series: "pd.DataFrame", actions: "pd.DataFrame") -> "pd.Data
     return ev.groupby("bar").agg(dividend=("dividend", "sum"), split_ratio=("split_ratio", "prod"))
 
 
-def backward_adjust(series: "pd.DataFrame", actions: "pd.DataFrame | None") -> "pd.DataFrame":
+def backward_adjust(series: pd.DataFrame, actions: pd.DataFrame | None) -> pd.DataFrame:
     """Series with ``adj_factor``, ``split_factor``, ``adjusted_open/high/low/close``,
     ``adjusted_volume`` and ``provider_adjusted_close`` (the input's adjusted_close)."""
     import numpy as np
@@ -62,7 +62,7 @@ def backward_adjust(series: "pd.DataFrame", actions: "pd.DataFrame | None") -> "
 class AdjustmentDifference:
     """A date where the provider's adjusted close and ours differ by more than the tolerance."""
 
-    date: "dt.date"
+    date: dt.date
     close: float
     provider_adjusted_close: float
     our_adjusted_close: float
@@ -74,7 +74,7 @@ class AdjustmentDifference:
                 "our_adjusted_close": self.our_adjusted_close, "deviation_pct": self.deviation_pct}
 
 
-def adjustment_differences(series: "pd.DataFrame", actions: "pd.DataFrame | None",
+def adjustment_differences(series: pd.DataFrame, actions: pd.DataFrame | None,
                            tolerance_pct: float = 0.5) -> list[AdjustmentDifference]:
     """Dates where provider adjusted_close deviates from ours by more than ``tolerance_pct`` percent.
 
@@ -91,7 +91,7 @@ def adjustment_differences(series: "pd.DataFrame", actions: "pd.DataFrame | None
             for i, row in bad.iterrows()]
 
 
-def provider_adjustment_differences(layout: "DataLayout", symbol: str, source: str,
+def provider_adjustment_differences(layout: DataLayout, symbol: str, source: str,
                                     tolerance_pct: float = 0.5) -> list[AdjustmentDifference]:
     """:func:`adjustment_differences` for one symbol/source of the lake."""
     from cxq_data.errors import CxqError

@@ -27,11 +27,11 @@ class BarRules:
     zero_volume_window: int = 20  # a zero is odd only where the symbol normally trades
 
 
-def _day(ts: "pd.Timestamp"):  # noqa: ANN202 - datetime.date
+def _day(ts: pd.Timestamp):
     return ts.date()
 
 
-def check_null_price(series: "pd.DataFrame") -> list[Issue]:
+def check_null_price(series: pd.DataFrame) -> list[Issue]:
     nulls = series[PRICE_COLUMNS].isna()
     out = []
     for idx in series.index[nulls.any(axis=1)]:
@@ -40,7 +40,7 @@ def check_null_price(series: "pd.DataFrame") -> list[Issue]:
     return out
 
 
-def check_non_positive(series: "pd.DataFrame") -> list[Issue]:
+def check_non_positive(series: pd.DataFrame) -> list[Issue]:
     cols = PRICE_COLUMNS + ["adjusted_close"]
     bad = series[cols] <= 0
     out = []
@@ -50,7 +50,7 @@ def check_non_positive(series: "pd.DataFrame") -> list[Issue]:
     return out
 
 
-def check_ohlc(series: "pd.DataFrame") -> list[Issue]:
+def check_ohlc(series: pd.DataFrame) -> list[Issue]:
     o, h, l, c = (series[k] for k in PRICE_COLUMNS)
     top = series[["open", "close", "low"]].max(axis=1)
     bottom = series[["open", "close", "high"]].min(axis=1)
@@ -68,7 +68,7 @@ def check_ohlc(series: "pd.DataFrame") -> list[Issue]:
     return out
 
 
-def check_duplicates(series: "pd.DataFrame") -> list[Issue]:
+def check_duplicates(series: pd.DataFrame) -> list[Issue]:
     """Two rows for one date in the served series (the raw-layer variant is in history.py)."""
     dup = series[series.duplicated("date", keep=False)]
     out = []
@@ -79,7 +79,7 @@ def check_duplicates(series: "pd.DataFrame") -> list[Issue]:
     return out
 
 
-def check_zero_volume(series: "pd.DataFrame", rules: BarRules = BarRules()) -> list[Issue]:
+def check_zero_volume(series: pd.DataFrame, rules: BarRules = BarRules()) -> list[Issue]:
     """Zero volume on a day the price moved, or in a symbol that normally trades every day."""
     vol = series["volume"]
     moved = (series["open"] != series["close"]) | (series["high"] != series["low"])
@@ -94,7 +94,7 @@ def check_zero_volume(series: "pd.DataFrame", rules: BarRules = BarRules()) -> l
     return out
 
 
-def check_stale(series: "pd.DataFrame", rules: BarRules = BarRules()) -> list[Issue]:
+def check_stale(series: pd.DataFrame, rules: BarRules = BarRules()) -> list[Issue]:
     """A run of >= N bars with identical OHLC; one finding at the first bar of the run."""
     prices = series[PRICE_COLUMNS]
     same = (prices == prices.shift(1)).all(axis=1)
@@ -110,7 +110,7 @@ def check_stale(series: "pd.DataFrame", rules: BarRules = BarRules()) -> list[Is
     return out
 
 
-def action_explained_returns(series: "pd.DataFrame", actions: "pd.DataFrame") -> "pd.Series":
+def action_explained_returns(series: pd.DataFrame, actions: pd.DataFrame) -> pd.Series:
     """Daily close-to-close return with the day's split and dividend put back.
 
     On a split date the smaller of the two readings wins: an as-traded close moves by the split, a
@@ -131,8 +131,8 @@ def action_explained_returns(series: "pd.DataFrame", actions: "pd.DataFrame") ->
     return with_split.where(use_split | with_split.isna(), without)
 
 
-def check_return_outlier(series: "pd.DataFrame", actions: "pd.DataFrame", rules: BarRules = BarRules(),
-                         explained: "set | None" = None) -> list[Issue]:
+def check_return_outlier(series: pd.DataFrame, actions: pd.DataFrame, rules: BarRules = BarRules(),
+                         explained: set | None = None) -> list[Issue]:
     """Big returns not explained by an action nor by a level jump another check already reported
     (``explained`` dates); the bar that undoes such a jump within 20 bars is explained too."""
     import numpy as np

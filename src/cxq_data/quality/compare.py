@@ -49,7 +49,7 @@ class CompareResult:
         return asdict(self)
 
 
-def _adjusted_level(series: "pd.DataFrame", actions: "pd.DataFrame | None") -> "pd.Series":
+def _adjusted_level(series: pd.DataFrame, actions: pd.DataFrame | None) -> pd.Series:
     """The best adjusted level a source offers (its own adjusted close, else ours), by date."""
     from cxq_data.quality.adjust import backward_adjust
 
@@ -58,7 +58,7 @@ def _adjusted_level(series: "pd.DataFrame", actions: "pd.DataFrame | None") -> "
     return level.set_axis(adj["date"])
 
 
-def _aligned(frames: dict[str, tuple["pd.DataFrame", "pd.DataFrame | None"]]) -> "pd.DataFrame":
+def _aligned(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]]) -> pd.DataFrame:
     """One row per date present in all sources; columns ``{field}:{source}``.
 
     Returns are taken between consecutive common dates, so a date missing in one source does not
@@ -81,7 +81,7 @@ def _aligned(frames: dict[str, tuple["pd.DataFrame", "pd.DataFrame | None"]]) ->
     return df
 
 
-def _missing(frames: dict[str, tuple["pd.DataFrame", Any]]) -> dict[str, list[str]]:
+def _missing(frames: dict[str, tuple[pd.DataFrame, Any]]) -> dict[str, list[str]]:
     from cxq_data.quality.frames import prepare_series
 
     dates = {src: set(prepare_series(s)["date"]) for src, (s, _) in frames.items()}
@@ -89,14 +89,14 @@ def _missing(frames: dict[str, tuple["pd.DataFrame", Any]]) -> dict[str, list[st
     return {src: sorted(d.date().isoformat() for d in union - have) for src, have in dates.items()}
 
 
-def _deviation(df: "pd.DataFrame", fld: str, first: str, other: str, volume_factor: float = 1.0) -> "pd.Series":
+def _deviation(df: pd.DataFrame, fld: str, first: str, other: str, volume_factor: float = 1.0) -> pd.Series:
     a, b = df[f"{fld}:{first}"], df[f"{fld}:{other}"]
     if fld == "return":
         return (b - a) * 100.0  # percentage points
     return (b / (a * volume_factor) - 1.0) * 100.0
 
 
-def volume_factor(df: "pd.DataFrame", first: str, other: str) -> float | None:
+def volume_factor(df: pd.DataFrame, first: str, other: str) -> float | None:
     """The constant other/first volume ratio if one explains most dates (and it is not ~1)."""
     ratio = (df[f"volume:{other}"] / df[f"volume:{first}"]).replace([math.inf, -math.inf], math.nan).dropna()
     ratio = ratio[ratio > 0]
@@ -107,7 +107,7 @@ def volume_factor(df: "pd.DataFrame", first: str, other: str) -> float | None:
     return factor if share >= VOLUME_FACTOR_SHARE and abs(factor - 1.0) > 0.02 else None
 
 
-def _shift_correlations(df: "pd.DataFrame", first: str, other: str) -> dict[str, float | None]:
+def _shift_correlations(df: pd.DataFrame, first: str, other: str) -> dict[str, float | None]:
     out = {}
     for shift in (-1, 0, 1):
         a, b = df[f"return:{first}"], df[f"return:{other}"].shift(-shift)
@@ -117,7 +117,7 @@ def _shift_correlations(df: "pd.DataFrame", first: str, other: str) -> dict[str,
     return out
 
 
-def compare_frames(symbol: str, frames: dict[str, tuple["pd.DataFrame", "pd.DataFrame | None"]],
+def compare_frames(symbol: str, frames: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]],
                    tolerance_pct: float = 1.0) -> CompareResult:
     """Compare in-memory series of one symbol (dict order = source order; first is the reference)."""
     sources = list(frames)
@@ -161,7 +161,7 @@ def _stat(values: list[float], fn: Any) -> float | None:
     return round(float(fn(values)), 6) if values else None
 
 
-def _add_mismatch(rows: dict, df: "pd.DataFrame", date: Any, fld: str, sources: list[str], value: float) -> None:
+def _add_mismatch(rows: dict, df: pd.DataFrame, date: Any, fld: str, sources: list[str], value: float) -> None:
     key = (date, fld)
     if key in rows:
         if abs(value) > abs(rows[key]["deviation_pct"]):
@@ -176,7 +176,7 @@ def _plain(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def compare(layout: "DataLayout", symbol: str, sources: list[str], tolerance_pct: float = 1.0,
+def compare(layout: DataLayout, symbol: str, sources: list[str], tolerance_pct: float = 1.0,
             plot: str | None = None) -> CompareResult:
     """Compare ``symbol`` across ``sources`` in the lake; optionally write a PNG to ``plot``."""
     from cxq_data.errors import CxqError

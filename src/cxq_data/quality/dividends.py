@@ -30,7 +30,7 @@ def _expected_steps(prev_close: float, dividend: float, split: float) -> list[fl
     return [div_step] if split == 1.0 else [div_step / split, div_step]
 
 
-def check_dividend_adjustment(series: "pd.DataFrame", actions: "pd.DataFrame") -> list[Issue]:
+def check_dividend_adjustment(series: pd.DataFrame, actions: pd.DataFrame) -> list[Issue]:
     """One finding per bad step date. No adjusted_close at all -> nothing to check."""
     rows = series[series["adjusted_close"].notna() & (series["close"] > 0) & (series["adjusted_close"] > 0)]
     if len(rows) < 2:

@@ -20,7 +20,7 @@ ACTION_COLUMNS = ["date", "dividend", "split_ratio"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 
 
-def trading_dates(values: "pd.Series") -> "pd.Series":
+def trading_dates(values: pd.Series) -> pd.Series:
     """Dates as naive midnight timestamps, keeping the local calendar date of offset-aware text."""
     import pandas as pd
 
@@ -28,7 +28,7 @@ def trading_dates(values: "pd.Series") -> "pd.Series":
     return pd.to_datetime(text, format="%Y-%m-%d")
 
 
-def prepare_series(frame: "pd.DataFrame") -> "pd.DataFrame":
+def prepare_series(frame: pd.DataFrame) -> pd.DataFrame:
     """Copy with the standard columns (missing ones as null), dates normalised, sorted by date."""
     import pandas as pd
 
@@ -39,7 +39,7 @@ def prepare_series(frame: "pd.DataFrame") -> "pd.DataFrame":
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
-def prepare_actions(frame: "pd.DataFrame | None") -> "pd.DataFrame":
+def prepare_actions(frame: pd.DataFrame | None) -> pd.DataFrame:
     """One row per date: dividends summed, split ratios multiplied; rows without an event dropped."""
     import pandas as pd
 
@@ -57,7 +57,7 @@ def prepare_actions(frame: "pd.DataFrame | None") -> "pd.DataFrame":
     return out[keep].sort_values("date").reset_index(drop=True)
 
 
-def frames_from_csv(path: str | Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def frames_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a Yahoo-style CSV (Date, Open, High, Low, Close, [Adj Close], Volume, [Dividends],
     [Stock Splits]; any column order and case, rows in any order) into (series, actions).
 

@@ -11,6 +11,7 @@ Each raw fetch of a symbol/source is normalized on its own, oldest first. Then
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,9 +32,9 @@ FIELDS = ("open", "high", "low", "close", "adjusted_close")
 class Fetch:
     """One raw fetch, normalized: when it was fetched, where from, and its bars (series frame)."""
 
-    fetched_at: "dt.datetime"
+    fetched_at: dt.datetime
     label: str
-    series: "pd.DataFrame"
+    series: pd.DataFrame
 
 
 def check_fetch_duplicates(fetches: list[Fetch]) -> list[Issue]:
@@ -44,7 +45,7 @@ def check_fetch_duplicates(fetches: list[Fetch]) -> list[Issue]:
     return out
 
 
-def _restatements(old: "pd.DataFrame", new: "pd.DataFrame") -> list[tuple[object, str, float, float, float, float]]:
+def _restatements(old: pd.DataFrame, new: pd.DataFrame) -> list[tuple[object, str, float, float, float, float]]:
     """(date, field, old, new, factor, deviation) where a value moved off the dominant factor."""
     cols = ["date", *FIELDS]
     both = old[cols].merge(new[cols], on="date", suffixes=("_old", "_new"))
@@ -65,7 +66,7 @@ def _restatements(old: "pd.DataFrame", new: "pd.DataFrame") -> list[tuple[object
 
 def check_restated(fetches: list[Fetch]) -> list[Issue]:
     out: dict[object, Issue] = {}
-    for older, newer in zip(fetches, fetches[1:]):
+    for older, newer in itertools.pairwise(fetches):
         old = older.series.drop_duplicates("date", keep="last")
         new = newer.series.drop_duplicates("date", keep="last")
         for date, field, before, after, factor, deviation in _restatements(old, new):

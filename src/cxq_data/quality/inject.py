@@ -10,8 +10,9 @@ also has an older raw fetch that differs by one constant re-adjustment factor).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from cxq_data.quality.findings import Check
 from cxq_data.quality.history import Fetch
@@ -27,13 +28,13 @@ SPLIT_CHOICES = (2.0, 3.0, 4.0, 5.0, 10.0, 0.1, 0.5)
 @dataclass
 class Case:
     check: Check | None  # None = clean control
-    series: "pd.DataFrame"
-    actions: "pd.DataFrame"
+    series: pd.DataFrame
+    actions: pd.DataFrame
     window: tuple[dt.date, dt.date] | None  # dates where the finding is expected (inclusive)
     fetches: list[Fetch] = field(default_factory=list)
 
 
-def clean_series(rng: "np.random.Generator", bars: int = 260) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def clean_series(rng: np.random.Generator, bars: int = 260) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(series with as-traded close and a correct adjusted_close, actions)."""
     import numpy as np
     import pandas as pd
@@ -69,22 +70,22 @@ def clean_series(rng: "np.random.Generator", bars: int = 260) -> tuple["pd.DataF
     return series, acts
 
 
-def _dividends(rng: "np.random.Generator", sessions: "pd.DatetimeIndex", close: "np.ndarray") -> list:
+def _dividends(rng: np.random.Generator, sessions: pd.DatetimeIndex, close: np.ndarray) -> list:
     if rng.random() < 0.3:
         return []
     y = rng.uniform(0.003, 0.012)
     return [(sessions[i], round(float(close[i - 1] * y), 2), 1.0) for i in range(40, len(sessions) - 5, 63)]
 
 
-def _pick(rng: "np.random.Generator", s: "pd.DataFrame", margin: int = 25) -> int:
+def _pick(rng: np.random.Generator, s: pd.DataFrame, margin: int = 25) -> int:
     return int(rng.integers(margin, len(s) - margin))
 
 
-def _day(s: "pd.DataFrame", i: int) -> dt.date:
+def _day(s: pd.DataFrame, i: int) -> dt.date:
     return s.at[i, "date"].date()
 
 
-def _scale(s: "pd.DataFrame", rows: slice | list[int], k: float, volume: bool = False) -> None:
+def _scale(s: pd.DataFrame, rows: slice | list[int], k: float, volume: bool = False) -> None:
     cols = ["open", "high", "low", "close", "adjusted_close"]
     s.loc[s.index[rows], cols] *= k
     if volume:
@@ -94,7 +95,7 @@ def _scale(s: "pd.DataFrame", rows: slice | list[int], k: float, volume: bool = 
 Injected = tuple["pd.DataFrame", "pd.DataFrame", tuple[dt.date, dt.date], list[Fetch]]
 
 
-def _ohlc(rng, s, a):  # noqa: ANN001, ANN202 - injectors share one shape
+def _ohlc(rng, s, a):
     i = _pick(rng, s)
     if rng.random() < 0.5:
         s.at[i, "high"] = max(s.at[i, "open"], s.at[i, "close"]) * (1 - rng.uniform(0.003, 0.05))
@@ -103,40 +104,40 @@ def _ohlc(rng, s, a):  # noqa: ANN001, ANN202 - injectors share one shape
     return i, i
 
 
-def _non_positive(rng, s, a):  # noqa: ANN001, ANN202
+def _non_positive(rng, s, a):
     i = _pick(rng, s)
     col = str(rng.choice(["open", "high", "low", "close"]))
     s.at[i, col] = float(rng.choice([0.0, -0.01, -s.at[i, col]]))
     return i, i
 
 
-def _null(rng, s, a):  # noqa: ANN001, ANN202
+def _null(rng, s, a):
     i = _pick(rng, s)
     s.at[i, str(rng.choice(["open", "high", "low", "close"]))] = float("nan")
     return i, i
 
 
-def _stale(rng, s, a):  # noqa: ANN001, ANN202
+def _stale(rng, s, a):
     i, n = _pick(rng, s, 30), int(rng.integers(5, 12))
     cols = ["open", "high", "low", "close", "adjusted_close"]  # the provider repeats the whole bar
     s.loc[s.index[i + 1:i + n], cols] = s.loc[i, cols].to_numpy()
     return i, i + n - 1
 
 
-def _zero_volume(rng, s, a):  # noqa: ANN001, ANN202
+def _zero_volume(rng, s, a):
     i = _pick(rng, s)
     s.at[i, "volume"] = 0.0
     return i, i
 
 
-def _unit_jump(rng, s, a):  # noqa: ANN001, ANN202
+def _unit_jump(rng, s, a):
     i = _pick(rng, s)
     end = len(s) if rng.random() < 0.3 else i + int(rng.integers(1, 15))
     _scale(s, slice(i, end), float(rng.choice([100.0, 0.01])))
     return i, min(end, len(s) - 1)
 
 
-def _unadjusted_split(rng, s, a):  # noqa: ANN001, ANN202
+def _unadjusted_split(rng, s, a):
     i, k = _pick(rng, s), float(rng.choice(SPLIT_CHOICES))
     if rng.random() < 0.5:  # one bar left at its pre-split as-traded price (the MOB.ST defect)
         _scale(s, [i], 1.0 / k, volume=True)
@@ -146,7 +147,7 @@ def _unadjusted_split(rng, s, a):  # noqa: ANN001, ANN202
     return i, i
 
 
-def _outlier(rng, s, a):  # noqa: ANN001, ANN202
+def _outlier(rng, s, a):
     i = _pick(rng, s)
     ranges = [(1.55, 1.85), (2.2, 2.8), (0.36, 0.45), (0.56, 0.65)]
     lo, hi = ranges[int(rng.integers(0, len(ranges)))]
@@ -154,14 +155,14 @@ def _outlier(rng, s, a):  # noqa: ANN001, ANN202
     return i, i + 1
 
 
-def _drop_row(rng, s, a):  # noqa: ANN001, ANN202
+def _drop_row(rng, s, a):
     i = _pick(rng, s)
     day = s.at[i, "date"]
     s.drop(index=i, inplace=True)
     return day, day
 
 
-def _extra_row(rng, s, a):  # noqa: ANN001, ANN202
+def _extra_row(rng, s, a):
     import pandas as pd
 
     i = _pick(rng, s)
@@ -172,7 +173,7 @@ def _extra_row(rng, s, a):  # noqa: ANN001, ANN202
     return day, day
 
 
-def _duplicate(rng, s, a):  # noqa: ANN001, ANN202
+def _duplicate(rng, s, a):
     i = _pick(rng, s)
     row = s.loc[i].to_dict()
     row["close"] *= 1 + rng.choice([-1, 1]) * rng.uniform(0.001, 0.03)
@@ -180,7 +181,7 @@ def _duplicate(rng, s, a):  # noqa: ANN001, ANN202
     return s.at[i, "date"], s.at[i, "date"]
 
 
-def _dividend(rng, s, a):  # noqa: ANN001, ANN202
+def _dividend(rng, s, a):
     import numpy as np
 
     if a.empty or (a["dividend"] > 0).sum() == 0:
@@ -197,7 +198,7 @@ def _dividend(rng, s, a):  # noqa: ANN001, ANN202
     return i - 1, i
 
 
-def _restated(rng, s, a):  # noqa: ANN001, ANN202
+def _restated(rng, s, a):
     """Old fetch = the first 80 % of bars, a constant re-adjustment, and a few changed values."""
     old = s.iloc[: int(len(s) * 0.8)].copy()
     old[["open", "high", "low", "close", "adjusted_close"]] *= 1.0 / rng.uniform(0.97, 0.999)
@@ -216,13 +217,13 @@ INJECTORS: dict[Check, Callable[..., Any]] = {
 }
 
 
-def _clean_fetches(rng: "np.random.Generator", s: "pd.DataFrame") -> list[Fetch]:
+def _clean_fetches(rng: np.random.Generator, s: pd.DataFrame) -> list[Fetch]:
     old = s.iloc[: int(len(s) * 0.8)].copy()
     old[["adjusted_close"]] *= 1.0 / rng.uniform(0.97, 0.999)  # a new dividend rescaled history: fine
     return [Fetch(dt.datetime(2024, 1, 1), "old", old), Fetch(dt.datetime(2024, 6, 1), "new", s.copy())]
 
 
-def inject(check: Check, rng: "np.random.Generator") -> Case:
+def inject(check: Check, rng: np.random.Generator) -> Case:
     series, actions = clean_series(rng)
     out = INJECTORS[check](rng, series, actions)
     fetches = out[2] if len(out) == 3 else _clean_fetches(rng, series)

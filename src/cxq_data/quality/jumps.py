@@ -57,7 +57,7 @@ def _is_unit(q: float) -> bool:
     return lo <= q <= hi or lo <= (1.0 / q if q else 0) <= hi
 
 
-def _reverts(closes: "pd.Series", idx: int, q: float) -> int | None:
+def _reverts(closes: pd.Series, idx: int, q: float) -> int | None:
     """Index of a later jump that undoes the one at ``idx`` (within REVERT_WINDOW), else None."""
     ratio = closes / closes.shift(1)
     for j in range(idx + 1, min(idx + 1 + REVERT_WINDOW, len(closes))):
@@ -67,11 +67,11 @@ def _reverts(closes: "pd.Series", idx: int, q: float) -> int | None:
     return None
 
 
-def _close_ratios(series: "pd.DataFrame") -> "pd.Series":
+def _close_ratios(series: pd.DataFrame) -> pd.Series:
     return series["close"] / series["close"].shift(1)
 
 
-def check_price_unit_jump(series: "pd.DataFrame", actions: "pd.DataFrame") -> list[Issue]:
+def check_price_unit_jump(series: pd.DataFrame, actions: pd.DataFrame) -> list[Issue]:
     ratios = _close_ratios(series)
     splits = dict(zip(actions["date"], actions["split_ratio"])) if len(actions) else {}
     out: list[Issue] = []
@@ -95,7 +95,7 @@ def check_price_unit_jump(series: "pd.DataFrame", actions: "pd.DataFrame") -> li
     return out
 
 
-def _volume_confirms(series: "pd.DataFrame", idx: int, q: float) -> bool:
+def _volume_confirms(series: pd.DataFrame, idx: int, q: float) -> bool:
     """Volume moves inversely to price across the jump (shares were split, not the price)."""
     vol = series["volume"]
     before = vol.iloc[max(0, idx - 5):idx].median()
@@ -106,7 +106,7 @@ def _volume_confirms(series: "pd.DataFrame", idx: int, q: float) -> bool:
     return 1.0 / q / 2.5 <= step <= 1.0 / q * 2.5 and abs(math.log(step)) >= abs(math.log(q)) * 0.5
 
 
-def _jumps_without_event(series: "pd.DataFrame", actions: "pd.DataFrame") -> list[Issue]:
+def _jumps_without_event(series: pd.DataFrame, actions: pd.DataFrame) -> list[Issue]:
     ratios = _close_ratios(series)
     split_dates = {d: r for d, r in zip(actions["date"], actions["split_ratio"]) if r != 1.0}
     dates = list(series["date"])
@@ -150,7 +150,7 @@ def _classify(q: float, ratio: float) -> str:
     return "other"
 
 
-def infer_basis(series: "pd.DataFrame", actions: "pd.DataFrame", declared: str = "unknown") -> str:
+def infer_basis(series: pd.DataFrame, actions: pd.DataFrame, declared: str = "unknown") -> str:
     """A declared basis wins; otherwise the majority of split events decides (ties: unknown)."""
     if declared != "unknown":
         return declared
@@ -161,7 +161,7 @@ def infer_basis(series: "pd.DataFrame", actions: "pd.DataFrame", declared: str =
     return "as_traded" if jumps > flats else "split_adjusted" if flats > jumps else "unknown"
 
 
-def _events_without_jump(series: "pd.DataFrame", actions: "pd.DataFrame", basis: str) -> list[Issue]:
+def _events_without_jump(series: pd.DataFrame, actions: pd.DataFrame, basis: str) -> list[Issue]:
     ratios = _close_ratios(series).set_axis(series["date"])
     out = []
     for date, ratio in zip(actions["date"], actions["split_ratio"]):
@@ -179,6 +179,6 @@ def _events_without_jump(series: "pd.DataFrame", actions: "pd.DataFrame", basis:
     return out
 
 
-def check_unadjusted_split(series: "pd.DataFrame", actions: "pd.DataFrame", basis: str = "unknown") -> list[Issue]:
+def check_unadjusted_split(series: pd.DataFrame, actions: pd.DataFrame, basis: str = "unknown") -> list[Issue]:
     basis = infer_basis(series, actions, basis)
     return _jumps_without_event(series, actions) + _events_without_jump(series, actions, basis)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _DAILY_COLS = "source, date, open, high, low, close, adjusted_close, volume"
 
 
-def _query(layout: "DataLayout", sql: str, params: list) -> "pd.DataFrame":
+def _query(layout: DataLayout, sql: str, params: list) -> pd.DataFrame:
     """Run SQL against the DuckDB views (``daily``, ``actions``, ``daily_adjusted``)."""
     from cxq_data.db import connect
 
@@ -36,8 +36,8 @@ def _source_filter(sources: list[str] | None) -> tuple[str, list]:
     return f" AND source IN ({', '.join('?' for _ in sources)})", list(sources)
 
 
-def load_frames(layout: "DataLayout", symbol: str,
-                sources: list[str] | None = None) -> dict[str, tuple["pd.DataFrame", "pd.DataFrame"]]:
+def load_frames(layout: DataLayout, symbol: str,
+                sources: list[str] | None = None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """{source: (series, actions)} for one symbol, sources in name order."""
     where, params = _source_filter(sources)
     bars = _query(layout, f"SELECT {_DAILY_COLS} FROM daily WHERE symbol = ?{where} ORDER BY source, date",
@@ -50,13 +50,13 @@ def load_frames(layout: "DataLayout", symbol: str,
     return out
 
 
-def load_adjusted(layout: "DataLayout", symbol: str, source: str) -> "pd.DataFrame":
+def load_adjusted(layout: DataLayout, symbol: str, source: str) -> pd.DataFrame:
     """Rows of the ``daily_adjusted`` view for one symbol/source, by date."""
     return _query(layout, "SELECT * FROM daily_adjusted WHERE symbol = ? AND source = ? ORDER BY date",
                   [symbol, source])
 
 
-def load_fetches(layout: "DataLayout", symbol: str, source: str) -> list["Fetch"]:
+def load_fetches(layout: DataLayout, symbol: str, source: str) -> list[Fetch]:
     """Every raw daily fetch of symbol/source normalized on its own, oldest first.
 
     The row order of the raw file is kept (with duplicates) when the normalizer keeps it, so a file

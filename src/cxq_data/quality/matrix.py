@@ -32,7 +32,7 @@ class PairAgreement:
         return asdict(self)
 
 
-def pair_agreement(symbol: str, a: str, b: str, frames: dict[str, tuple["pd.DataFrame", Any]],
+def pair_agreement(symbol: str, a: str, b: str, frames: dict[str, tuple[pd.DataFrame, Any]],
                    tolerance_pct: float = 1.0) -> PairAgreement:
     from cxq_data.quality.compare import _aligned, _deviation
 
@@ -50,7 +50,7 @@ def pair_agreement(symbol: str, a: str, b: str, frames: dict[str, tuple["pd.Data
     )
 
 
-def matrix_frames(frames_by_symbol: dict[str, dict[str, tuple["pd.DataFrame", Any]]], sources: list[str],
+def matrix_frames(frames_by_symbol: dict[str, dict[str, tuple[pd.DataFrame, Any]]], sources: list[str],
                   tolerance_pct: float = 1.0) -> list[PairAgreement]:
     out = []
     for symbol, frames in frames_by_symbol.items():
@@ -62,7 +62,7 @@ def matrix_frames(frames_by_symbol: dict[str, dict[str, tuple["pd.DataFrame", An
     return out
 
 
-def matrix(layout: "DataLayout", symbols: list[str], sources: list[str], tolerance_pct: float = 1.0,
+def matrix(layout: DataLayout, symbols: list[str], sources: list[str], tolerance_pct: float = 1.0,
            plot: str | None = None) -> list[PairAgreement]:
     """Agreement of every source pair for every symbol; optionally a heat-map PNG at ``plot``."""
     from cxq_data.quality.loader import load_frames

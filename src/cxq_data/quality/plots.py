@@ -30,7 +30,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     return atomic_write_bytes(Path(path), buf.getvalue(), overwrite=True)
 
 
-def plot_compare(result: "CompareResult", frames: dict[str, tuple[Any, Any]], path: str | Path) -> Path:
+def plot_compare(result: CompareResult, frames: dict[str, tuple[Any, Any]], path: str | Path) -> Path:
     """Top: each source's close; bottom: close deviation vs the first source; mismatches marked."""
     import pandas as pd
 
@@ -78,7 +78,7 @@ def plot_compare(result: "CompareResult", frames: dict[str, tuple[Any, Any]], pa
     return _save(fig, path)
 
 
-def plot_matrix(rows: list["PairAgreement"], path: str | Path) -> Path:
+def plot_matrix(rows: list[PairAgreement], path: str | Path) -> Path:
     """Heat map: symbols x source pairs, colour = return agreement rate (annotated)."""
     import numpy as np
 

@@ -42,7 +42,7 @@ def _inside(date: dt.date | None, window: tuple[dt.date, dt.date] | None) -> boo
 
 
 def score_cases(all_cases: list[Case], config: dict[str, Any] | None = None) -> list[CheckScore]:
-    tallies = {c: dict(cases=0, detected=0, true=0, false=0, collateral=0) for c in Check}
+    tallies = {c: {"cases": 0, "detected": 0, "true": 0, "false": 0, "collateral": 0} for c in Check}
     for case in all_cases:
         findings = validate_frames(SYMBOL, "synthetic", case.series, case.actions, config, case.fetches)
         if case.check is not None:

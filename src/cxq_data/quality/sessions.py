@@ -26,7 +26,7 @@ def exchange_for(symbol: str, default_exchange: str = DEFAULT_EXCHANGE) -> str:
 
 
 @lru_cache(maxsize=64)
-def _sessions(exchange: str, start: dt.date, end: dt.date) -> "pd.DatetimeIndex":
+def _sessions(exchange: str, start: dt.date, end: dt.date) -> pd.DatetimeIndex:
     import exchange_calendars as xcals
     import pandas as pd
 
@@ -37,7 +37,7 @@ def _sessions(exchange: str, start: dt.date, end: dt.date) -> "pd.DatetimeIndex"
     return cal.sessions_in_range(cal.first_session, cal.last_session)
 
 
-def sessions_between(exchange: str, first: dt.date, last: dt.date) -> "pd.DatetimeIndex":
+def sessions_between(exchange: str, first: dt.date, last: dt.date) -> pd.DatetimeIndex:
     """Trading sessions from first to last inclusive (calendar built for whole years, cached)."""
     import pandas as pd
 
@@ -45,7 +45,7 @@ def sessions_between(exchange: str, first: dt.date, last: dt.date) -> "pd.Dateti
     return sessions[(sessions >= pd.Timestamp(first)) & (sessions <= pd.Timestamp(last))]
 
 
-def check_sessions(series: "pd.DataFrame", exchange: str) -> list[Issue]:
+def check_sessions(series: pd.DataFrame, exchange: str) -> list[Issue]:
     dates = series["date"].dropna().drop_duplicates()
     if dates.empty:
         return []

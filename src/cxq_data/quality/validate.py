@@ -50,12 +50,12 @@ _EXPLAINS_RETURN = (Check.PRICE_UNIT_JUMP, Check.UNADJUSTED_SPLIT)
 class ValidationConfig:
     default_exchange: str = DEFAULT_EXCHANGE
     exchanges: Mapping[str, str] = field(default_factory=dict)
-    rules: BarRules = BarRules()
+    rules: BarRules = field(default_factory=BarRules)
     split_basis: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SPLIT_BASIS))
     disabled_checks: frozenset[Check] = frozenset()
 
     @classmethod
-    def from_mapping(cls, config: Mapping[str, Any] | None) -> "ValidationConfig":
+    def from_mapping(cls, config: Mapping[str, Any] | None) -> ValidationConfig:
         config = dict(config or {})
         rules = BarRules(
             stale_sessions=int(config.get("stale_sessions", BarRules.stale_sessions)),
@@ -76,7 +76,7 @@ class ValidationConfig:
         return check not in self.disabled_checks
 
 
-def series_issues(series: "pd.DataFrame", actions: "pd.DataFrame | None", exchange: str,
+def series_issues(series: pd.DataFrame, actions: pd.DataFrame | None, exchange: str,
                   config: ValidationConfig = ValidationConfig(), split_basis: str = "unknown") -> list[Issue]:
     """Every enabled frame check on one series (raw-layer checks excluded)."""
     series = prepare_series(series)
@@ -117,7 +117,7 @@ def history_issues(fetches: list[Fetch], config: ValidationConfig = ValidationCo
     return issues
 
 
-def validate_frames(symbol: str, source: str, series: "pd.DataFrame", actions: "pd.DataFrame | None" = None,
+def validate_frames(symbol: str, source: str, series: pd.DataFrame, actions: pd.DataFrame | None = None,
                     config: Mapping[str, Any] | ValidationConfig | None = None,
                     fetches: list[Fetch] | None = None) -> list[Finding]:
     """All checks on in-memory frames of one symbol/source; ``fetches`` enables the raw-layer checks."""
@@ -128,12 +128,12 @@ def validate_frames(symbol: str, source: str, series: "pd.DataFrame", actions: "
     return sort_findings(to_findings(issues, symbol, source))
 
 
-def _in_range(findings: Iterable[Finding], start: "dt.date | None", end: "dt.date | None") -> list[Finding]:
+def _in_range(findings: Iterable[Finding], start: dt.date | None, end: dt.date | None) -> list[Finding]:
     return [f for f in findings if f.date is None or ((start is None or f.date >= start) and (end is None or f.date <= end))]
 
 
-def validate_symbols(layout: "DataLayout", symbols: list[str], sources: list[str] | None = None,
-                     start: "dt.date | None" = None, end: "dt.date | None" = None,
+def validate_symbols(layout: DataLayout, symbols: list[str], sources: list[str] | None = None,
+                     start: dt.date | None = None, end: dt.date | None = None,
                      config: Mapping[str, Any] | None = None) -> list[Finding]:
     """Validate every (symbol, source) in the lake; findings sorted by symbol, source, date, check.
 
