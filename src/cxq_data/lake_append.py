@@ -10,8 +10,8 @@ every new file sorts after every old one, so per date the winner over all files 
 over (old merged row, new rows) - and the old merged row is exactly what the partition holds.
 Preconditions checked against the previous index; otherwise the caller takes the full path:
 
-* the index was written by the same lake/normalizer code (``code`` tag: source files + the
-  normalizer functions in use);
+* the index was written by the same lake/normalizer code (``code`` tag: the code files' syntax trees,
+  see ``workflow.code_digest``, + the normalizer functions in use);
 * its raw list is a strict prefix of the current one (same files, kinds, sha256, order);
 * no intraday data (intraday is rare and goes through the full path);
 * every partition to be merged is still the file the index describes (size and sha256).
