@@ -13,6 +13,12 @@ def options_zip(wildcards):
     return str(zip_for_date(WF.layout, WF.options, wildcards.date))
 
 
+def options_destination(wildcards):
+    from cxq_data.options.s3 import S3Settings
+
+    return str(S3Settings.from_env().destination(wildcards.underlying, wildcards.date))
+
+
 rule extract_day:
     input:
         options_zip,
@@ -38,6 +44,9 @@ rule upload_day:
         f"{DATA}/logs/options/upload-{{underlying}}-{{date}}.log",
     params:
         data_dir=DATA,
+        # a new bucket, prefix or endpoint reruns the day (Snakemake's params trigger); the marker
+        # records its destination, so the standalone script also uploads again
+        destination=options_destination,
     group: "options"
     resources:
         mem_mb=600,

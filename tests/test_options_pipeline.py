@@ -60,6 +60,32 @@ def test_rerun_skips_verified_dates_without_uploading(moto_endpoint: str, tmp_pa
     assert before == {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
 
 
+def test_marker_for_another_destination_does_not_count(moto_endpoint: str, tmp_path: Path,
+                                                        layout: DataLayout) -> None:
+    """A new S3_PREFIX (or bucket) is a new destination: its dates are uploaded again,
+    not skipped because some other place holds them; validation follows the current destination."""
+    zpath = batch_zip(tmp_path)
+    first = settings_for(moto_endpoint)
+    run_batch(zpath, settings=first, layout=layout, progress=False)
+    moved = dataclasses.replace(first, prefix="archive/opra")
+    plan = run_batch(zpath, dry_run=True, settings=moved, layout=layout, progress=False)
+    assert [o.status for o in plan.outcomes] == ["planned"] * 3
+    assert not validate_remote(zpath, settings=moved, layout=layout).ok  # nothing there yet
+    again = run_batch(zpath, settings=moved, layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["uploaded"] * 3
+    objects = _objects(moto_endpoint, first.bucket)
+    assert sorted(objects) == sorted([f"options/cbbo-1m/underlying=SPY/date={d}/data.parquet" for d in DATES]
+                                     + [f"archive/opra/underlying=SPY/date={d}/data.parquet" for d in DATES])
+    assert read_marker(layout, "SPY", DATES[0]).key.startswith("archive/opra/")
+    assert validate_remote(zpath, settings=moved, layout=layout).ok
+    assert validate_remote(None, settings=moved, layout=layout).ok
+    assert [o.status for o in run_batch(zpath, settings=moved, layout=layout, progress=False).outcomes] == \
+        ["skipped"] * 3
+    other_bucket = settings_for(moto_endpoint)  # same prefix, another bucket
+    assert read_marker(layout, "SPY", DATES[0], other_bucket.destination("SPY", DATES[0])) is None
+    assert read_marker(layout, "SPY", DATES[0], moved.destination("SPY", DATES[0])) is not None
+
+
 def test_dry_run_writes_and_uploads_nothing(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
     settings = settings_for(moto_endpoint)
     summary = run_batch(batch_zip(tmp_path), dates=["2025-08-07"], dry_run=True, settings=settings,

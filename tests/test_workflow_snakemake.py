@@ -108,3 +108,24 @@ def test_options_upload_target_uploads_each_day_once(tmp_path: Path, moto_endpoi
         assert SECRET_KEY not in json.dumps(marker)
     assert not list((layout.root / "work").rglob("*.dbn.zst"))  # temporary extracts are gone
     assert "Nothing to be done" in run_snakemake(work, env, "-n", "options_upload")
+
+    # the standalone script makes the same objects: same bytes, same origin recorded
+    from cxq_data.options.pipeline import run_batch
+    from cxq_data.options.state import read_marker
+    from options_support import settings_for
+
+    script_layout = DataLayout(tmp_path / "script-data")
+    settings = settings_for(moto_endpoint, bucket=bucket, prefix="by-script")
+    run_batch(next(zip_dir.glob("*.zip")), settings=settings, layout=script_layout, progress=False)
+    for d in DATES:
+        by_rule, by_script = read_marker(layout, "SPY", d), read_marker(script_layout, "SPY", d)
+        assert (by_rule.sha256, by_rule.size, by_rule.rows) == (by_script.sha256, by_script.size, by_script.rows)
+        assert (by_rule.source_file, by_rule.zip_file) == (by_script.source_file, by_script.zip_file)
+        assert by_rule.source_file.endswith(".dbn.zst") and not by_rule.source_file.startswith(d)
+
+    # a new destination (S3_PREFIX) makes every day due again: params trigger, then upload there
+    env["S3_PREFIX"] = "moved/cbbo"
+    assert set(re.findall(r"upload_day\s+(\d+)", run_snakemake(work, env, "-n", "options_upload"))) == {"3"}
+    run_snakemake(work, env, "options_upload")
+    moved = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="moved/")["Contents"])
+    assert moved == [f"moved/cbbo/underlying=SPY/date={d}/data.parquet" for d in DATES]

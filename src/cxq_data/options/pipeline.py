@@ -71,7 +71,8 @@ def process_day(dbn_path: Path | str, date: str, *, settings: S3Settings, layout
     from filelock import FileLock, Timeout
 
     check_date(date)
-    if (done := read_marker(layout, underlying, date)) is not None:
+    destination = settings.destination(underlying, date)
+    if (done := read_marker(layout, underlying, date, destination)) is not None:
         return done
     lock = FileLock(str(lock_path(layout, underlying, date)), timeout=0)
     try:
@@ -79,7 +80,7 @@ def process_day(dbn_path: Path | str, date: str, *, settings: S3Settings, layout
     except Timeout:
         raise DateBusyError(f"{underlying} {date}: another process holds {lock.lock_file}") from None
     try:
-        if (done := read_marker(layout, underlying, date)) is not None:  # finished while we waited
+        if (done := read_marker(layout, underlying, date, destination)) is not None:  # finished while we waited
             return done
         return _convert_upload(Path(dbn_path), date, settings=settings, layout=layout, underlying=underlying,
                                symbology=symbology, source_sha256=source_sha256, source_name=source_name,
@@ -232,7 +233,7 @@ def run_batch(zip_path: Path | str, *, dates: Iterable[str] | None = None, dry_r
 def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: DataLayout,
              underlying: str) -> DayOutcome:
     member = inventory.days[date]
-    done = read_marker(layout, underlying, date)
+    done = read_marker(layout, underlying, date, settings.destination(underlying, date))
     if done is not None:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="verified marker exists")
     where = f"s3://{settings.bucket or '<S3_BUCKET_NAME>'}/{settings.object_key(underlying, date)}"
@@ -241,19 +242,17 @@ def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: D
 
 def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
              client: S3Client, day_progress: DayProgress) -> DayOutcome:
-    if (done := read_marker(layout, underlying, date)) is not None:
+    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="already verified")
     started = time.monotonic()
     extract_to = work_dir(layout, "extract", date)
     shutil.rmtree(extract_to, ignore_errors=True)
-    member = inventory.days[date]
     stage = "extract"
     try:
         dbn = extract_day(inventory.path, date, extract_to, inventory=inventory)
         stage = "process"  # process_day records its own failures
-        marker = process_day(dbn, date, settings=settings, layout=layout, underlying=underlying,
-                             source_sha256=member.sha256, source_name=member.filename,
-                             zip_file=inventory.path.name, client=client, progress=day_progress)
+        marker = process_day(dbn, date, settings=settings, layout=layout, underlying=underlying, client=client,
+                             progress=day_progress, **_source_of(inventory, date))
     except Exception as exc:  # noqa: BLE001 - one bad day must not stop the others; recorded, retried
         message = settings.redact(str(exc))
         log.error("%s: %s", date, message)
@@ -266,7 +265,21 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
                       detail=f"{marker.verified_by}, {marker.attempts} attempt(s)")
 
 
+def _source_of(inventory: ZipInventory, date: str) -> dict[str, Any]:
+    """What a marker and the Parquet metadata record about a day's origin: the member, not the temp copy."""
+    member = inventory.days[date]
+    return {"source_sha256": member.sha256, "source_name": member.filename, "zip_file": inventory.path.name}
+
+
 # --------------------------------------------------------------------------- Snakemake helpers
+
+
+def process_extracted_day(dbn_path: Path | str, date: str, zip_path: Path | str, *, settings: S3Settings,
+                          layout: DataLayout, underlying: str = DEFAULT_UNDERLYING) -> Marker:
+    """:func:`process_day` for a day already extracted from ``zip_path`` (the Snakemake rules): the
+    object and the marker name the ZIP member, so they equal what the standalone script makes."""
+    return process_day(dbn_path, date, settings=settings, layout=layout, underlying=underlying,
+                       **_source_of(read_inventory(zip_path), date))
 
 
 def _zip_paths(layout: DataLayout, options_config: Mapping[str, Any]) -> list[Path]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxq_data.errors import ConfigError, CxqError
+from cxq_data.options.state import Destination
 from cxq_data.settings import load_dotenv_once, redact_text
 
 if TYPE_CHECKING:  # boto3 is imported lazily: the CLI must stay light
@@ -101,6 +102,10 @@ class S3Settings:
 
     def object_key(self, underlying: str, date: str) -> str:
         return f"{self.prefix}/underlying={underlying}/date={date}/data.parquet"
+
+    def destination(self, underlying: str, date: str) -> Destination:
+        """Where ``date``'s object goes: a marker for anywhere else does not count as done."""
+        return Destination(self.bucket, self.object_key(underlying, date))
 
     def underlying_prefix(self, underlying: str) -> str:
         return f"{self.prefix}/underlying={underlying}/"

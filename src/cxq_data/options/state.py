@@ -4,8 +4,10 @@
     state/options/cbbo-1m/{underlying}/failed/{date}.json    last failure (removed on success)
     state/options/cbbo-1m/{underlying}/.locks/{date}.lock    one process per date at a time
 
-A marker is written atomically and only after the object was verified, so its presence means done;
-the standalone script and the Snakemake rule read and write the same files. Nothing secret is stored
+A marker is written atomically and only after the object was verified, so its presence means done -
+for the destination it names (bucket and key): after a change of ``S3_BUCKET_NAME`` or ``S3_PREFIX``
+it no longer counts and the date is uploaded again. The
+standalone script and the Snakemake rule read and write the same files. Nothing secret is stored
 (no credentials; the endpoint URL has any user-info stripped).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,23 @@ class Marker:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a date's object must be for its marker to count: bucket and key. The endpoint is not
+    compared: one store is often reached by several URLs (a proxy, localhost vs 127.0.0.1), and
+    re-uploading terabytes for a changed URL is the wrong default; ``options validate`` checks the
+    objects themselves."""
+
+    bucket: str | None  # None: not configured yet (a dry run), any bucket matches
+    key: str
+
+    def __str__(self) -> str:  # also a Snakemake param: a change reruns the upload
+        return f"s3://{self.bucket or '<S3_BUCKET_NAME>'}/{self.key}"
+
+    def holds(self, marker: Marker) -> bool:
+        return marker.key == self.key and (self.bucket is None or marker.bucket == self.bucket)
+
+
 def state_dir(layout: DataLayout, underlying: str) -> Path:
     return layout.state.joinpath(*DATASET_DIR, underlying)
 
@@ -88,15 +108,19 @@ def lock_path(layout: DataLayout, underlying: str, date: str) -> Path:
     return state_dir(layout, underlying) / ".locks" / f"{check_date(date)}.lock"
 
 
-def read_marker(layout: DataLayout, underlying: str, date: str) -> Marker | None:
-    """The verified marker for ``date``, or None (absent, unreadable or not verified -> redo)."""
+def read_marker(layout: DataLayout, underlying: str, date: str,
+                destination: Destination | None = None) -> Marker | None:
+    """The verified marker for ``date``, or None (absent, unreadable, not verified or - when
+    ``destination`` is given - for another bucket or key: redo)."""
     path = marker_path(layout, underlying, date)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         marker = Marker.from_dict(data)
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    return marker if marker.status == STATUS_VERIFIED and marker.date == date else None
+    if marker.status != STATUS_VERIFIED or marker.date != date:
+        return None
+    return marker if destination is None or destination.holds(marker) else None
 
 
 def write_marker(layout: DataLayout, marker: Marker) -> Path:
@@ -121,12 +145,15 @@ def read_failure(layout: DataLayout, underlying: str, date: str) -> dict[str, An
         return None
 
 
-def verified_dates(layout: DataLayout, underlying: str) -> dict[str, Marker]:
-    """All verified markers of ``underlying`` keyed by date."""
+def verified_dates(layout: DataLayout, underlying: str,
+                   destination: Callable[[str], Destination] | None = None) -> dict[str, Marker]:
+    """All verified markers of ``underlying`` keyed by date (``destination(date)``: only those for it)."""
     out: dict[str, Marker] = {}
     folder = state_dir(layout, underlying)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        marker = read_marker(layout, underlying, path.stem) if _DATE_RE.match(path.stem) else None
+        if not _DATE_RE.match(path.stem):
+            continue
+        marker = read_marker(layout, underlying, path.stem, destination(path.stem) if destination else None)
         if marker:
             out[marker.date] = marker
     return out

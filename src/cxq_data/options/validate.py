@@ -98,10 +98,13 @@ class S3RangeFile(io.RawIOBase):
         return len(data)
 
 
-def expected_dates(source: Path | str | Iterable[str] | None, layout: DataLayout, underlying: str) -> list[str]:
-    """Dates from a batch ZIP, an explicit list, or (None) every verified marker."""
+def expected_dates(source: Path | str | Iterable[str] | None, layout: DataLayout, underlying: str,
+                   settings: S3Settings | None = None) -> list[str]:
+    """Dates from a batch ZIP, an explicit list, or (None) every verified marker (for ``settings``'
+    destination when given)."""
     if source is None:
-        return sorted(verified_dates(layout, underlying))
+        where = (lambda date: settings.destination(underlying, date)) if settings else None
+        return sorted(verified_dates(layout, underlying, where))
     if isinstance(source, (str, Path)) and str(source).lower().endswith(".zip"):
         return read_inventory(source).dates
     if isinstance(source, (str, Path)):
@@ -124,7 +127,7 @@ def validate_remote(zip_path_or_dates: Path | str | Iterable[str] | None, *, set
     """Compare the S3 prefix with the expected dates and their markers; see the module doc."""
     bucket = settings.require_bucket()
     client = client or make_client(settings)
-    expected = expected_dates(zip_path_or_dates, layout, underlying)
+    expected = expected_dates(zip_path_or_dates, layout, underlying, settings)
     remote = list_remote(client, settings, underlying)
     report = ValidationReport(bucket, settings.underlying_prefix(underlying))
     remote_dates: dict[str, str] = {}
@@ -140,7 +143,8 @@ def validate_remote(zip_path_or_dates: Path | str | Iterable[str] | None, *, set
             report.findings.append(Finding(date, "missing", key, "no object"))
             continue
         report.findings.append(_check_object(client, bucket, key, remote[remote_dates[date]],
-                                             read_marker(layout, underlying, date), date))
+                                             read_marker(layout, underlying, date, settings.destination(underlying, date)),
+                                             date))
     for date in sorted(set(remote_dates) - set(expected)):
         report.findings.append(Finding(date, "extra", report.prefix + remote_dates[date], "date not expected"))
     report.findings.sort(key=lambda f: (f.date or "", f.key))
