@@ -54,7 +54,7 @@ all: $(STAMP)
 	$(SNAKEMAKE) all
 
 validate: $(STAMP)
-	$(SNAKEMAKE) validate
+	$(SNAKEMAKE) validate_all
 
 options: $(STAMP)
 	$(SNAKEMAKE) options_upload
