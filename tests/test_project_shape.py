@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _rules() -> set[str]:
     files = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
-    return {m for f in files for m in re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", f.read_text(), re.M)}
+    return {m for f in files for m in re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", f.read_text(), re.MULTILINE)}
 
 
 def _make_targets() -> dict[str, str]:
@@ -39,6 +39,6 @@ def test_every_snakemake_call_in_the_makefile_names_a_rule() -> None:
 
 def test_readme_make_commands_are_makefile_targets() -> None:
     readme = (ROOT / "README.md").read_text()
-    used = set(re.findall(r"^\s*(?:\$ )?make ([a-z][\w-]*)", readme, re.M))
+    used = set(re.findall(r"^\s*(?:\$ )?make ([a-z][\w-]*)", readme, re.MULTILINE))
     assert {"demo", "test", "ingest", "process", "db", "validate"} <= used
     assert used <= set(_make_targets()), sorted(used - set(_make_targets()))

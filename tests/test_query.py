@@ -148,6 +148,35 @@ def test_cli_process_run_serve_db_init_and_lake_summary(data_dir):
     assert [(r["source"], r["symbols"], r["rows"]) for r in json.loads(res.output)] == [("stooq", 2, 2 * len(DAYS))]
 
 
+def test_data_dir_is_taken_after_any_command_and_from_dotenv(data_dir, tmp_path, monkeypatch):
+    """`cxq_data query latest --data-dir D` works like `cxq_data --data-dir D query latest`, and
+    CXQ_DATA_DIR in ./.env is honoured like every other .env setting."""
+    from cxq_data import settings
+
+    layout = DataLayout(data_dir)
+    write_raw_lines(layout, "stooq", "AAPL", synthetic_bars("AAPL", DAYS), ts(0))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["process", "run", "--source", "stooq", "--no-progress", "--data-dir", str(data_dir)])
+    assert res.exit_code == 0, res.output
+    after = runner.invoke(cli, ["query", "latest", "--symbol", "AAPL", "--format", "json", "--data-dir", str(data_dir)])
+    before = runner.invoke(cli, ["--data-dir", str(data_dir), "query", "latest", "--symbol", "AAPL", "--format", "json"])
+    assert after.exit_code == 0 and after.output == before.output and len(json.loads(after.output)) == 10
+    elsewhere = runner.invoke(cli, ["--data-dir", str(tmp_path / "other"), "lake", "summary", "--data-dir",
+                                    str(data_dir), "--format", "json"])  # the command's option wins
+    assert json.loads(elsewhere.output)[0]["symbols"] == 1
+    assert "--data-dir" in runner.invoke(cli, ["query", "latest", "--help"]).output
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    (work / ".env").write_text(f"CXQ_DATA_DIR={data_dir}\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("CXQ_DATA_DIR", "set-by-the-test")
+    monkeypatch.delenv("CXQ_DATA_DIR")  # absent now, and removed again after the test
+    monkeypatch.setattr(settings.load_dotenv_once, "_done", False, raising=False)
+    res = runner.invoke(cli, ["lake", "summary", "--format", "json"])
+    assert res.exit_code == 0 and json.loads(res.output)[0]["rows"] == len(DAYS), res.output
+
+
 _PROBE = """
 import sys
 from cxq_data.cli import main

@@ -110,9 +110,10 @@ def test_options_upload_target_uploads_each_day_once(tmp_path: Path, moto_endpoi
     assert "Nothing to be done" in run_snakemake(work, env, "-n", "options_upload")
 
     # the standalone script makes the same objects: same bytes, same origin recorded
+    from options_support import settings_for
+
     from cxq_data.options.pipeline import run_batch
     from cxq_data.options.state import read_marker
-    from options_support import settings_for
 
     script_layout = DataLayout(tmp_path / "script-data")
     settings = settings_for(moto_endpoint, bucket=bucket, prefix="by-script")

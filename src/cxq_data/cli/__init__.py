@@ -13,6 +13,7 @@ import click
 
 from cxq_data import __version__
 from cxq_data.paths import DATA_DIR_ENV, DataLayout
+from cxq_data.settings import load_dotenv_once
 
 # command name -> "module:attribute"; modules are imported lazily.
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +35,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in _SUBCOMMANDS:
             module = importlib.import_module(_SUBCOMMANDS[cmd_name][0])
-            return module.cli
+            return _with_data_dir_option(module.cli)
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -44,14 +45,31 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_root().obj = DataLayout.from_option(value)
+
+
+def _with_data_dir_option(command: click.Command) -> click.Command:
+    """Every command also takes ``--data-dir`` after its name (``cxq_data query latest --data-dir D``),
+    overriding the group option: users type it where they type the other options."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_data_dir_option(sub)
+    elif not any(p.name == "data_dir_override" for p in command.params):
+        command.params.append(click.Option(
+            ["--data-dir", "data_dir_override"], type=click.Path(file_okay=False), expose_value=False,
+            callback=_set_data_dir, help=f"Data directory (default: ./data or ${DATA_DIR_ENV}; .env is read)."))
+    return command
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--data-dir",
-    envvar=DATA_DIR_ENV,
-    default="data",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help=f"Data directory (raw, processed, serving, state, cxq.duckdb). Env: {DATA_DIR_ENV}.",
+    help=f"Data directory (raw, processed, serving, state, cxq.duckdb). Default: ${DATA_DIR_ENV} (from the "
+         "environment or ./.env), else ./data. Also accepted after any command.",
 )
 @click.version_option(__version__, prog_name="cxq_data")
 @click.pass_context
@@ -64,6 +82,8 @@ def cli(ctx: click.Context, data_dir: str) -> None:
       cxq_data process run --source yfinance --symbols AAPL,MSFT
       cxq_data query latest --symbol AAPL --rows 10
     """
+    if data_dir is None:
+        load_dotenv_once()  # CXQ_DATA_DIR may be set in .env, like every other setting
     ctx.obj = DataLayout.from_option(data_dir)
 
 
