@@ -18,6 +18,7 @@ from cxq_data.options.query import run_query
 from cxq_data.options.state import read_marker
 from cxq_data.options.validate import validate_remote
 from cxq_data.paths import DataLayout
+from cxq_data.sql_guard import WriteRefusedError
 
 
 @pytest.fixture
@@ -137,6 +138,11 @@ def test_query_local_copy(uploaded, moto_endpoint: str, tmp_path: Path) -> None:
     res = run_query("SELECT min(ts_recv) >= TIMESTAMPTZ '2025-08-07 00:00:00+00', count(DISTINCT date) FROM cbbo",
                     local_root=root)
     assert res.rows == [(True, 3)]
+    target = root / "underlying=SPY" / f"date={DATES[0]}" / "data.parquet"
+    before = target.read_bytes()
+    with pytest.raises(WriteRefusedError, match="COPY"):  # the query command only reads
+        run_query(f"COPY (SELECT 1 AS x) TO '{target}' (FORMAT parquet)", local_root=root)
+    assert target.read_bytes() == before
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: str) -> None:

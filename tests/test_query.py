@@ -62,6 +62,35 @@ def test_date_range_is_inclusive_and_crosses_years(layout):
         query.date_range(layout, "AAPL", "2024-13-01", "2024-12-31")
 
 
+def test_free_sql_only_reads_not_even_files_are_written(layout, tmp_path):
+    """A read-only connection still lets COPY ... TO overwrite the serving files the views read."""
+    from cxq_data.sql_guard import WriteRefusedError
+
+    serving = sorted((layout.serving / "daily").rglob("*.parquet"))
+    before = {p: p.read_bytes() for p in serving}
+    count = query.sql(layout, "SELECT count(*) AS n FROM daily")[0]["n"]
+    refused = [
+        f"COPY (SELECT 1 AS x) TO '{serving[0]}' (FORMAT parquet)",
+        f"EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{tmp_path / 'x.csv'}'",
+        f"ATTACH '{tmp_path / 'new.db'}'",
+        "SELECT 1; SELECT 2",
+        "SET threads = 1",
+        "INSTALL httpfs",
+        "CREATE TABLE t AS SELECT 1",
+    ]
+    for statement in refused:
+        with pytest.raises(WriteRefusedError):
+            query.sql(layout, statement)
+    assert {p: p.read_bytes() for p in serving} == before
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "new.db").exists()
+    assert query.sql(layout, "SELECT count(*) AS n FROM daily")[0]["n"] == count
+    for reading in ("WITH d AS (SELECT * FROM daily) SELECT count(*) FROM d", "DESCRIBE daily", "SHOW TABLES",
+                    "EXPLAIN SELECT * FROM daily", "FROM daily LIMIT 1", "SUMMARIZE daily"):
+        assert query.sql(layout, reading)
+    with pytest.raises(query.QueryError, match="syntax|Parser"):
+        query.sql(layout, "SELEC 1")
+
+
 def test_symbols_and_sources_are_validated_and_bound(layout):
     for bad in ("A'; DROP VIEW daily; --", "AAPL' OR '1'='1", "../etc"):
         with pytest.raises(InvalidSymbolError):
@@ -75,8 +104,9 @@ def test_symbols_and_sources_are_validated_and_bound(layout):
 
 def test_sql_is_read_only_and_errors_are_clear(layout):
     from cxq_data.query import QueryError
+    from cxq_data.sql_guard import WriteRefusedError
 
-    with pytest.raises(QueryError, match="read-only"):
+    with pytest.raises(WriteRefusedError, match="CREATE statements are refused"):
         query.sql(layout, "CREATE TABLE t AS SELECT 1")
     with pytest.raises(QueryError, match="nope"):
         query.sql(layout, "SELECT nope FROM daily")
@@ -121,6 +151,9 @@ def test_cli_range_csv_sql_table_and_empty_json(layout):
     assert res.exit_code == 0 and json.loads(res.output) == []
     res = runner.invoke(cli, base + ["latest", "--symbol", "A'; DROP"])
     assert res.exit_code == 1 and "invalid symbol" in res.output
+    res = runner.invoke(cli, base + ["sql", f"COPY daily TO '{layout.root / 'dump.csv'}'"])
+    assert res.exit_code == 1 and "COPY statements are refused" in res.output
+    assert not (layout.root / "dump.csv").exists()
     res = runner.invoke(cli, base + ["sql", "DROP VIEW daily"])
     assert res.exit_code == 1 and "error:" in res.output
     assert query.latest(layout, "AAPL", rows=1)  # the view is still there

@@ -14,6 +14,7 @@ from cxq_data.db import connect
 from cxq_data.errors import ConfigError, CxqError
 from cxq_data.paths import DataLayout
 from cxq_data.sources import source_name
+from cxq_data.sql_guard import check_reading_sql
 from cxq_data.symbols import validate_symbol
 
 if TYPE_CHECKING:
@@ -33,11 +34,14 @@ class QueryError(CxqError):
     """DuckDB refused or failed the statement (syntax, unknown column, write on a read-only database)."""
 
 
-def _run(layout: DataLayout, text: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _run(layout: DataLayout, text: str, params: list[Any] | None = None, *,
+         user_sql: bool = False) -> list[dict[str, Any]]:
     import duckdb
 
     con = connect(layout, read_only=True)
     try:
+        if user_sql:
+            check_reading_sql(con, text)
         return _rows(con.execute(text, params or []))
     except duckdb.Error as exc:
         raise QueryError(f"query failed: {exc}") from exc
@@ -78,10 +82,11 @@ def date_range(layout: DataLayout, symbol: str, start: dt.date | str, end: dt.da
 
 
 def sql(layout: DataLayout, text: str) -> list[dict[str, Any]]:
-    """Run one SQL statement on a read-only connection (views: daily, actions, intraday, lake_summary ...)."""
+    """Run one reading SQL statement (views: daily, actions, intraday, lake_summary ...); statements
+    that would write anything, even a file (COPY ... TO, ATTACH), are refused (:mod:`cxq_data.sql_guard`)."""
     if not text.strip():
         raise ConfigError("empty SQL statement")
-    return _run(layout, text)
+    return _run(layout, text, user_sql=True)
 
 
 def _as_date(value: dt.date | str, what: str) -> dt.date:

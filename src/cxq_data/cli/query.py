@@ -59,7 +59,12 @@ def range_(ctx: click.Context, symbol: str, start: str, end: str, source: str | 
 @_format_option
 @click.pass_context
 def sql(ctx: click.Context, statement: str, fmt: str) -> None:
-    """Run STATEMENT on a read-only connection, e.g. "SELECT source, count(*) FROM daily GROUP BY 1"."""
+    """Run one reading STATEMENT, e.g. "SELECT source, count(*) FROM daily GROUP BY 1".
+
+    SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN run; anything that would write, even a
+    file (COPY ... TO, ATTACH, CREATE, SET, INSTALL), is refused with exit status 1. Views: daily,
+    daily_adjusted, actions, intraday, lake_summary.
+    """
     from cxq_data import query
 
     _emit(lambda: query.sql(layout_of(ctx), statement), fmt)

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from cxq_data.errors import ConfigError
 from cxq_data.options.s3 import S3Settings
+from cxq_data.sql_guard import check_reading_sql
 
 VIEW_NAME = "cbbo"
 
@@ -89,6 +90,7 @@ def run_query(sql: str, *, settings: S3Settings | None = None, local_root: Path 
 
     con = connect(open_dataset(settings=settings, local_root=local_root))
     try:
+        check_reading_sql(con, sql)  # e.g. no COPY ... TO: this command only reads
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         return QueryResult(columns, cursor.fetchall())
