@@ -107,6 +107,18 @@ def test_one_bad_symbol_fails_alone_in_a_batch(data_dir, small_chunks):
     assert not layout.symbol_source_dir("BAD", "stooq").exists()
 
 
+def test_an_unexpected_error_type_also_fails_only_its_symbol(data_dir, small_chunks):
+    """A normalizer bug (here pyarrow's OverflowError for a volume beyond BIGINT) once stopped the run."""
+    layout = DataLayout(data_dir)
+    _raw(layout)
+    write_raw_lines(layout, "stooq", "HUGE", [f"D,2023-06-01,1,2,0.5,1.5,,{2**70}"], ts(0))
+    summary = process_batch(layout, "stooq", workers=2, progress=False).summary
+    by_symbol = {r.symbol: r for r in summary.results}
+    huge = by_symbol.pop("HUGE")
+    assert huge.status is Status.FAILED and huge.reason.startswith("unexpected OverflowError")
+    assert {r.status for r in by_symbol.values()} == {Status.WRITTEN} and len(by_symbol) == len(SYMBOLS)
+
+
 def test_serving_from_staged_tables_equals_serving_from_disk(tmp_path, small_chunks):
     staged_dir, disk_dir = DataLayout(tmp_path / "staged"), DataLayout(tmp_path / "disk")
     staged = lake_batch.StagedDaily()

@@ -115,6 +115,10 @@ def test_truncated_html_missing_field_and_garbage_number():
         parse("av_daily_json", json.dumps(doc).encode())
     with pytest.raises(MalformedResponseError, match="missing field.*adjusted close"):
         parse("av_daily_adjusted_json", daily_body())
+    doc = json.loads(daily_body())
+    doc["Time Series (Daily)"]["2024-06-06"]["5. volume"] = "1e30"  # was an OverflowError traceback
+    with pytest.raises(MalformedResponseError, match="2024-06-06 volume: volume out of range: 1e"):
+        parse("av_daily_json", json.dumps(doc).encode())
 
 
 def test_api_key_in_an_error_body_is_redacted():

@@ -99,6 +99,8 @@ def test_yfinance_export_newest_first_with_split():
         ("Date,Open,High,Low,Close,Stock Splits\n2024-06-06,1,2,0.5,1.5,-2\n", "negative split ratio"),
         ("<html><head><title>Oops</title></head><body></body></html>", "HTML page"),
         ("", "empty body"),
+        ("Date,Open,High,Low,Close,Volume\n2024-06-06,1,2,0.5,1.5,1e99\n", "line 2 column Volume: volume out of range"),
+        ("Date,Open,High,Low,Close,Volume\n2024-06-06,1,2,0.5,1.5,9223372036854775808\n", "out of range"),
     ],
 )
 def test_bad_files_raise_errors_naming_file_and_place(text, message):

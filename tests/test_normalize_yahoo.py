@@ -183,6 +183,10 @@ def test_missing_column_and_garbage_number():
     doc["chart"]["result"][0]["indicators"]["quote"][0]["low"].pop()
     with pytest.raises(MalformedResponseError, match="low has 2 values for 3 timestamps"):
         parse(json.dumps(doc).encode())
+    doc = json.loads(aapl_2020_body())
+    doc["chart"]["result"][0]["indicators"]["quote"][0]["volume"][0] = 1e30
+    with pytest.raises(MalformedResponseError, match=r"row 0 .* volume: volume out of range"):
+        parse(json.dumps(doc).encode())
 
 
 def test_missing_exchange_time_zone_is_an_error():

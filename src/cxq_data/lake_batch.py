@@ -30,9 +30,9 @@ import pyarrow as pa
 
 from cxq_data.arrow_util import repeated_strings
 from cxq_data.atomic import sync_filesystem
-from cxq_data.errors import CxqError
 from cxq_data.lake import PendingSymbol, ProcessSummary, Status, SymbolResult, prepare_symbol
 from cxq_data.lake_index import FileKey, file_key, index_path
+from cxq_data.lake_results import failure_reason
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
@@ -148,8 +148,8 @@ def process_chunk(root: str, source: str, symbols: list[str], keep_tables: bool,
     for symbol in symbols:
         try:
             pending = prepare_symbol(layout, source, symbol, durable=False, keep_daily=keep_tables, parsed=parsed)
-        except (CxqError, ValueError, OSError, pa.ArrowException) as exc:
-            results.append(SymbolResult(str(symbol), source, Status.FAILED, reason=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one symbol's failure never stops the others
+            results.append(SymbolResult(str(symbol), source, Status.FAILED, reason=failure_reason(exc)))
             indexes.append(None)
             continue
         pendings.append(pending)

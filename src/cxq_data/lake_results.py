@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import pyarrow as pa
+
+from cxq_data.errors import CxqError
+
 
 class Status(str, Enum):
     WRITTEN = "written"  # at least one file changed
@@ -62,3 +66,11 @@ class ProcessSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "written": self.count(Status.WRITTEN), "unchanged": self.count(Status.UNCHANGED),
                 "failed": self.count(Status.FAILED), "results": self.rows()}
+
+
+def failure_reason(exc: Exception) -> str:
+    """The message of an expected failure (bad data, I/O); the type too for anything else, which
+    is a bug to report but still only fails its own symbol."""
+    if isinstance(exc, (CxqError, ValueError, OSError, pa.ArrowException)):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"

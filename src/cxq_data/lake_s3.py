@@ -30,15 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from cxq_data.atomic import sync_filesystem
 from cxq_data.errors import CxqError
 from cxq_data.lake import prepare_symbol
 from cxq_data.lake_append import indexed_files, new_records, same_inputs
 from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, read_index
 from cxq_data.lake_io import remove_file_and_empty_parents, sha256_hex, write_json_if_changed
-from cxq_data.lake_results import Status, SymbolResult
+from cxq_data.lake_results import Status, SymbolResult, failure_reason
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawRecord
 from cxq_data.raw_s3 import THREADS, fetch_raw, raw_prefix, remote_kinds, remote_records
@@ -149,8 +147,8 @@ def _append(layout: DataLayout, source: str, plan: PairPlan) -> SymbolResult:
     """The library's append path with only the added raw files at hand (see ``prepare_symbol(daily=)``)."""
     try:
         pending = prepare_symbol(layout, source, plan.symbol, durable=False, daily=plan.daily)
-    except (CxqError, OSError, ValueError, pa.ArrowException) as exc:
-        return SymbolResult(plan.symbol, source, Status.FAILED, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one symbol's failure never stops the others
+        return SymbolResult(plan.symbol, source, Status.FAILED, reason=failure_reason(exc))
     return pending.commit(layout, durable=False)
 
 

@@ -137,7 +137,19 @@ def parse_float(text: str, file: object, where: str, provider: bool) -> float | 
 
 def parse_volume(text: str, file: object, where: str, provider: bool) -> int | None:
     number = parse_float(text, file, where, provider)
-    return None if number is None else round(number)
+    return None if number is None else volume_int(number, file, where, provider)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def volume_int(number: float, file: object, where: str, provider: bool) -> int:
+    """A volume rounded to a BIGINT; out of its range is an error naming the value (it was an
+    OverflowError traceback deep in the table builder, which stopped the whole batch)."""
+    volume = round(number)
+    if not _INT64_MIN <= volume <= _INT64_MAX:
+        raise error_factory(provider)(file, f"{where}: volume out of range: {number:g}")
+    return volume
 
 
 def json_number(value: object, file: object, where: str) -> float | None:

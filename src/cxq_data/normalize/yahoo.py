@@ -31,6 +31,7 @@ from cxq_data.normalize.tables import (
     json_number,
     load_json,
     provider_error,
+    volume_int,
 )
 
 _OHLCV = ("open", "high", "low", "close", "volume")
@@ -160,7 +161,7 @@ def _bars(timestamps: list[Any], columns: dict[str, list[Any]], zone: dt.tzinfo,
         factor = _later_split_factor(local.date(), splits)
         o, h, lo, c = (None if p is None else p * factor for p in prices)
         volume = json_number(columns["volume"][i], req.name, f"{where} volume")
-        vol = None if volume is None else round(volume / factor)
+        vol = None if volume is None else volume_int(volume / factor, req.name, f"{where} volume", provider=True)
         adj = json_number(columns["adjclose"][i], req.name, f"{where} adjclose")
         bars.append(local.astimezone(dt.UTC) if req.intraday else local.date(), o, h, lo, c, adj, vol)
     return bars
