@@ -73,6 +73,25 @@ def test_refetch_adds_a_new_file_and_overwrites_nothing(sim, settings, layout):
     assert len(after) == len(before) + 2 and second.outcomes[0].files[0] not in {str(p) for p in before}
 
 
+@pytest.mark.parametrize(("source", "body", "problem"), [
+    ("stooq", "Date,Open,High,Low,Close,Volume\n2024-06-03,abc,2,0.5,1.5,100\n", "not a number: 'abc'"),
+    ("av", json.dumps({"Meta Data": {"2. Symbol": "MSFT", "5. Time Zone": "US/Eastern"},
+                       "Time Series (Daily)": {"2024-13-45": {"1. open": "1", "2. high": "2", "3. low": "0.5",
+                                                              "4. close": "1.5", "5. volume": "10"}}}), "2024-13-45"),
+])
+def test_a_body_processing_cannot_read_is_an_error_and_not_stored(sim, settings, layout, source, body, problem):
+    """Once stored, such a body failed its symbol on every later `process run`, even after a good fetch."""
+    sim.script(source, "MSFT", [Fault.body(body, content_type="application/json" if source == "av" else "text/csv")])
+    summary = run_ingest(layout, source, ["AAPL", "MSFT"], settings=settings, progress=False)
+    assert [o.status for o in summary.outcomes] == [Outcome.FETCHED, Outcome.FAILED] and not summary.ok
+    reason = summary.outcomes[1].reason
+    assert problem in reason and "MSFT" in reason
+    name = {"stooq": "stooq", "av": "alphavantage"}[source]
+    assert list_raw(layout, name, "MSFT") == [] and len(list_raw(layout, name, "AAPL")) == 1
+    again = run_ingest(layout, source, ["MSFT"], settings=settings, progress=False)  # the provider recovered
+    assert again.ok and len(list_raw(layout, name, "MSFT")) == 1
+
+
 def test_one_failure_does_not_stop_the_others(sim, settings, layout):
     sim.script("stooq", "MSFT", [Fault.stooq("no_data")])
     summary = run_ingest(

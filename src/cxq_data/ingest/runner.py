@@ -232,12 +232,15 @@ def _plan(job: _Job, symbol: str) -> list[Any]:
 
 
 def _fetch_and_store(job: _Job, symbol: str) -> list[str]:
+    from cxq_data.normalize.base import check_response
     from cxq_data.raw import write_raw
 
     if job.kind == "daily":
         responses = job.ingestor.fetch_daily(symbol, job.start, job.end)
     else:
         responses = job.ingestor.fetch_intraday(symbol, job.interval)
+    for resp in responses:  # every body must be readable before any is stored
+        check_response(resp)
     written = []
     for resp in responses:
         record = write_raw(job.layout, resp, secrets=job.settings.secrets())

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from cxq_data.arrow_util import arrow_to_int64, conform, empty_table, numpy_to_arrow, strictly_increasing
 from cxq_data.errors import RawLayerError
-from cxq_data.raw import RawRecord
+from cxq_data.raw import RawRecord, RawResponse
 from cxq_data.schema import ACTIONS_SCHEMA, PARTITION_SCHEMA
 
 
@@ -108,6 +108,21 @@ def _infer_format(record: RawRecord) -> RawFormat:
 def parse_body(fmt: RawFormat | str, request: ParseRequest) -> Normalized:
     """Normalize bytes in a known format (the importer validates files with this before storing)."""
     return _parser_for(RawFormat(fmt))(request)
+
+
+def check_response(resp: RawResponse) -> None:
+    """Parse a fetched body the way processing will, before it is stored.
+
+    A body that processing cannot read (a price ``abc``, arrays of different lengths, a date
+    2024-13-45) is a provider error, not data: stored, it would sit in the immutable raw layer and
+    fail its symbol on every later run, even after a good fetch. Raises the parser's error, named
+    after source, symbol and kind (never the URL: it may hold a key).
+    """
+    fmt = resp.extra.get("format")
+    if fmt is None:
+        return
+    name = f"{resp.source} {resp.symbol} {resp.kind} response"
+    parse_body(fmt, ParseRequest(resp.body, name, resp.fetched_at, intraday=resp.kind.startswith("intraday")))
 
 
 def normalize_record(record: RawRecord, *, keep_duplicates: bool = False) -> Normalized:
