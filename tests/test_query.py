@@ -210,6 +210,43 @@ def test_data_dir_is_taken_after_any_command_and_from_dotenv(data_dir, tmp_path,
     assert res.exit_code == 0 and json.loads(res.output)[0]["rows"] == len(DAYS), res.output
 
 
+def test_damaged_state_and_environment_errors_are_one_line_errors(data_dir, monkeypatch):
+    """A damaged index or manifest names itself and the command that rebuilds it; that command does;
+    an OSError (read-only or full disk) is `error: ...`, exit 1, not a traceback."""
+    layout = DataLayout(data_dir)
+    for sym in ("AAPL", "MSFT"):
+        write_raw_lines(layout, "stooq", sym, synthetic_bars(sym, DAYS), ts(0))
+    runner, base = CliRunner(), ["--data-dir", str(data_dir)]
+    assert runner.invoke(cli, [*base, "process", "run", "--source", "stooq", "--no-progress"]).exit_code == 0
+    summary = runner.invoke(cli, [*base, "lake", "summary", "--format", "json"]).output
+
+    index = layout.symbol_source_dir("MSFT", "stooq") / "_index.json"
+    index.write_text("garbage")
+    res = runner.invoke(cli, [*base, "lake", "summary"])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)  # not a StateFileError traceback
+    assert "_index.json: damaged lake index" in res.output
+    assert "cxq_data process run --source stooq --symbols MSFT` rebuilds it" in res.output
+    res = runner.invoke(cli, [*base, "process", "run", "--source", "stooq", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert runner.invoke(cli, [*base, "lake", "summary", "--format", "json"]).output == summary
+
+    (layout.serving_dataset("daily") / "manifest.json").write_text("{")
+    res = runner.invoke(cli, [*base, "db", "init"])
+    assert res.exit_code == 1 and "damaged serving manifest" in res.output and "Traceback" not in res.output
+    assert runner.invoke(cli, [*base, "process", "serve"]).exit_code == 0
+    assert runner.invoke(cli, [*base, "db", "init"]).exit_code == 0
+    assert len(json.loads(runner.invoke(cli, [*base, "query", "latest", "--symbol", "MSFT", "--format",
+                                              "json"]).output)) == 10
+
+    def read_only(*_args, **_kwargs):
+        raise OSError(30, "Read-only file system", str(data_dir / "state" / "serving.lock"))
+
+    monkeypatch.setattr("cxq_data.db.init_db", read_only)
+    res = runner.invoke(cli, [*base, "db", "init"])
+    assert res.exit_code == 1 and not isinstance(res.exception, OSError)
+    assert res.output.strip() == f"error: Read-only file system: {data_dir / 'state' / 'serving.lock'}"
+
+
 _PROBE = """
 import sys
 from cxq_data.cli import main

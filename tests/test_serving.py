@@ -112,6 +112,32 @@ def test_only_changed_groups_are_rebuilt_and_old_files_retire_then_go(layout):
     assert row["close"] == 1.5 and row["volume"] == 5
 
 
+def test_a_truncated_serving_file_is_rebuilt_not_trusted(layout):
+    """It was counted as unchanged because it existed: every query then failed until removed by hand."""
+    build_serving(layout)
+    before = {p: p.read_bytes() for p in manifest_files(layout, "daily")}
+    damaged = sorted(before)[1]
+    damaged.write_bytes(before[damaged][: len(before[damaged]) // 2])
+    summary = build_serving(layout)
+    daily = next(d for d in summary.datasets if d.dataset == "daily")
+    assert (daily.rebuilt, daily.unchanged) == (1, 3)
+    assert {p: p.read_bytes() for p in manifest_files(layout, "daily")} == before  # same name, whole again
+
+
+def test_a_damaged_manifest_is_a_clear_error_for_readers_and_rebuilt_by_the_builder(layout):
+    from cxq_data.errors import StateFileError
+
+    build_serving(layout)
+    files = _files(layout)
+    manifest = layout.serving_dataset("daily") / "manifest.json"
+    good = manifest.read_bytes()
+    manifest.write_text('{"files": [')
+    with pytest.raises(StateFileError, match=r"manifest.json: damaged serving manifest .*process serve"):
+        manifest_files(layout, "daily")
+    build_serving(layout)
+    assert _files(layout) == files and manifest.read_bytes() == good
+
+
 def test_orphans_and_temp_files_of_a_crashed_build_are_cleaned(layout):
     build_serving(layout)
     folder = layout.serving_dataset("daily") / "source=stooq" / "year=2022"

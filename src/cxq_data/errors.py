@@ -74,3 +74,8 @@ class RawLayerError(CxqError):
 
 class DataFormatError(CxqError, ValueError):
     """An input file (CSV, DBN, ZIP member) is not in the expected format."""
+
+
+class StateFileError(CxqError):
+    """A derived state file (a pair's ``_index.json``, a serving manifest) is damaged; the message
+    says which command rebuilds it (nothing in it is primary data: raw files are)."""

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cxq_data.errors import StateFileError
 from cxq_data.paths import DataLayout
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "_index.json"
 INTRADAY_PREFIX = "intraday-"  # raw kind of intraday fetches: intraday-{interval}
@@ -33,10 +37,15 @@ def intraday_file(layout: DataLayout, interval: str, symbol: str, source: str, d
 
 
 def read_index(layout: DataLayout, symbol: str, source: str) -> dict[str, Any] | None:
+    """The pair's index; None when there is none or it is damaged (processing then rebuilds the pair
+    from raw and rewrites it)."""
     path = index_path(layout, symbol, source)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
+        return None
+    except ValueError as exc:  # truncated or garbage JSON
+        log.warning("%s: damaged index (%s); the pair is rebuilt from raw", path, exc)
         return None
 
 
@@ -72,7 +81,18 @@ def iter_indexes(layout: DataLayout, known: Mapping[str, tuple[FileKey, dict[str
                     data = fh.read()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 continue
-            yield Path(path), json.loads(data)
+            yield Path(path), _parse_index(path, data)
+
+
+def _parse_index(path: str, data: bytes) -> dict[str, Any]:
+    try:
+        return json.loads(data)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        source_dir, _ = os.path.split(path)
+        symbol_dir, source = os.path.split(source_dir)
+        symbol = os.path.basename(symbol_dir).removeprefix("symbol=")
+        raise StateFileError(f"{path}: damaged lake index ({exc}); `cxq_data process run --source "
+                             f"{source.removeprefix('source=')} --symbols {symbol}` rebuilds it") from None
 
 
 def _subdirs(folder: str, prefix: str) -> list[str]:

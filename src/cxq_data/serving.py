@@ -18,8 +18,10 @@ Change detection uses the per-symbol ``_index.json`` files only: a group is rebu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ import pyarrow as pa
 
 from cxq_data.arrow_util import conform, empty_table, repeated_string
 from cxq_data.atomic import atomic_write_bytes, remove_stale_temps
-from cxq_data.errors import CxqError
+from cxq_data.errors import CxqError, StateFileError
 from cxq_data.lake_index import iter_indexes
 from cxq_data.lake_io import (
     SERVING_ROW_GROUP_ROWS,
@@ -41,6 +43,8 @@ from cxq_data.lake_io import (
 )
 from cxq_data.paths import DataLayout
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARQUET_WRITE_OPTIONS, PARTITION_SCHEMA
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from cxq_data.lake_batch import StagedDaily
@@ -137,10 +141,18 @@ def manifest_path(layout: DataLayout, dataset: str) -> Path:
 
 def read_manifest(layout: DataLayout, dataset: str) -> dict[str, Any]:
     """The dataset's manifest, or an empty one when the serving layer was never built."""
+    path = manifest_path(layout, dataset)
     try:
-        return json.loads(manifest_path(layout, dataset).read_text())
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
     except FileNotFoundError:
-        return {"dataset": dataset, "format": MANIFEST_FORMAT, "files": [], "retired": []}
+        return _empty_manifest(dataset)
+    except ValueError as exc:
+        raise StateFileError(f"{path}: damaged serving manifest ({exc}); `cxq_data process serve` "
+                             "rebuilds it") from None
+
+
+def _empty_manifest(dataset: str) -> dict[str, Any]:
+    return {"dataset": dataset, "format": MANIFEST_FORMAT, "files": [], "retired": []}
 
 
 def manifest_files(layout: DataLayout, dataset: str) -> list[Path]:
@@ -228,12 +240,20 @@ def _build_group(layout: DataLayout, spec: DatasetSpec, key: tuple[Any, ...], me
     digest = sha256_hex(data)
     rel = f"{_group_dir(spec, key)}/part-{digest[:20]}.parquet"
     dest = layout.serving_dataset(spec.name) / rel
-    if not dest.exists():  # same content -> same name: an existing file already holds these bytes
-        try:
-            atomic_write_bytes(dest, data, overwrite=False)
-        except FileExistsError:
-            pass
+    if not _intact(dest, len(data)):  # same content -> same name: an intact file holds these bytes
+        # a file of the wrong size under this name is damaged (readers already fail on it): replace it
+        with contextlib.suppress(FileExistsError):  # created meanwhile: by content, the same bytes
+            atomic_write_bytes(dest, data, overwrite=dest.exists())
     return _file_record(spec, key, rel, digest, len(data), table.num_rows, len(members), signature)
+
+
+def _intact(path: Path, size: int) -> bool:
+    """The serving file exists with its recorded size (a truncated file - a full disk, a copy cut
+    short - is rebuilt; content names make a same-size change of content implausible)."""
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
 
 
 def _file_record(spec: DatasetSpec, key: tuple[Any, ...], rel: str, digest: str, size: int, rows: int,
@@ -275,14 +295,18 @@ def build_dataset(layout: DataLayout, spec: DatasetSpec, *, grace_seconds: float
     now = now or _now()
     summary = DatasetSummary(spec.name)
     dataset_dir = layout.serving_dataset(spec.name)
-    old = read_manifest(layout, spec.name)
+    try:
+        old = read_manifest(layout, spec.name)
+    except StateFileError as exc:  # rebuild every group; the files it listed become orphans, retired below
+        log.warning("%s", exc)
+        old = _empty_manifest(spec.name)
     previous = {tuple(f[k] for k in spec.keys): f for f in old.get("files", [])}
     files: list[dict[str, Any]] = []
     todo = []
     for key, members in sorted(_group_inputs(layout, spec, indexes).items()):
         prior = previous.get(key)
         signature = _signature(members)
-        if prior and prior["inputs"] == signature and (dataset_dir / prior["path"]).exists():
+        if prior and prior["inputs"] == signature and _intact(dataset_dir / prior["path"], prior["bytes"]):
             files.append(prior)
             summary.unchanged += 1
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -38,6 +39,23 @@ class LazyGroup(click.Group):
             return _with_data_dir_option(module.cli)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """One place that turns what a command did not handle into ``error: ...`` and exit status 1:
+        the library's own errors (bad input, damaged state) and the environment's (a read-only or
+        full disk, a missing permission) - not a traceback."""
+        from cxq_data.errors import CxqError
+
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # `cxq_data query ... | head`: the reader left, nothing to report
+            _silence_stdout()
+            ctx.exit(1)
+        except CxqError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise fail(f"{exc.strerror or exc}{where}") from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help text without importing every module.
         rows = [(name, _SUBCOMMANDS[name][1]) for name in sorted(_SUBCOMMANDS)]
@@ -61,6 +79,16 @@ def _with_data_dir_option(command: click.Command) -> click.Command:
             ["--data-dir", "data_dir_override"], type=click.Path(file_okay=False), expose_value=False,
             callback=_set_data_dir, help=f"Data directory (default: ./data or ${DATA_DIR_ENV}; .env is read)."))
     return command
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test runner's buffer)
+        pass
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
