@@ -84,6 +84,10 @@ def test_compare_and_matrix_cli(tmp_path: Path) -> None:
     row = json.loads(res.output)[0]
     assert row["dates_compared"] == 120 and abs(row["agreement_rate"] - 117 / 119) < 1e-6
     assert (tmp_path / "m.png").stat().st_size > 1000
+    typo = runner.invoke(cli, ["--data-dir", str(d), "crossvalidate", "matrix", "--symbols", "SYN,NOPE",
+                               "--sources", "vendora,vendorb", "--format", "json"])
+    assert typo.exit_code == 1 and "no common dates to compare for NOPE vendora/vendorb" in typo.output
+    assert '"dates_compared": 120' in typo.output  # SYN is still reported
     table = runner.invoke(cli, ["--data-dir", str(d), "crossvalidate", "compare", "--symbol", "SYN",
                                 "--sources", "vendora,vendorb"])
     assert table.exit_code == 0 and "return_correlation" in table.output

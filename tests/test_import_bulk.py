@@ -37,6 +37,7 @@ def sample_members() -> dict[str, str]:
         "data/daily/us/nyse stocks/1/brk-b.us.txt": member("BRK-B.US", [400.0, 401.5]),
         "data/daily/us/nyse stocks/1/bad.us.txt": member("BAD.US", [1.0]).replace(",1.0,1000,", ",x1,1000,"),
         "data/daily/us/nyse stocks/1/empty.us.txt": HEADER,
+        "data/daily/us/nyse stocks/1/html.us.txt": "<html><body>Exceeded the daily hits limit</body></html>",
         "data/daily/us/nyse stocks/1/we$ird.us.txt": member("WE$IRD.US", [1.0]),
         "data/daily/us/nasdaq stocks/2/aapl.us.txt": member("AAPL.US", [9.0]),
         "data/daily/us/nyse stocks/1/msft.us.txt": member("IBM.US", [1.0]),
@@ -61,6 +62,8 @@ def test_bulk_zip_members_become_per_symbol_raw_files(layout, tmp_path):
     reasons = {s.member.rsplit("/", 1)[-1]: (s.reason, s.is_error) for s in summary.skipped}
     assert reasons["bad.us.txt"][1] and "line 2 column <CLOSE>: not a number" in reasons["bad.us.txt"][0]
     assert reasons["empty.us.txt"] == ("no rows", False)
+    assert reasons["html.us.txt"][1] and reasons["html.us.txt"][0].startswith(
+        "not a Stooq bulk member: first line '<html><body>Exceeded the daily hits limit")
     assert reasons["we$ird.us.txt"][0].startswith("invalid ticker") and not reasons["we$ird.us.txt"][1]
     assert reasons["msft.us.txt"][1] and "does not match" in reasons["msft.us.txt"][0]
     assert reasons["readme.md"] == ("not a .txt member", False)

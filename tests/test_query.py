@@ -173,6 +173,8 @@ def test_cli_process_run_serve_db_init_and_lake_summary(data_dir):
     assert res.exit_code == 1 and "1 failed" in res.output and "BAD" in res.output
     res = runner.invoke(cli, base + ["process", "serve"])
     assert res.exit_code == 0 and "serving daily: 2 file(s)" in res.output
+    res = runner.invoke(cli, base + ["process", "run", "--source", "stoq", "--no-progress"])  # a typo
+    assert res.exit_code == 1 and "no raw data for source 'stoq'" in res.output and "with raw data: stooq" in res.output
     layout.duckdb_path.unlink()
     res = runner.invoke(cli, base + ["db", "init"])
     assert res.exit_code == 0 and layout.duckdb_path.is_file()

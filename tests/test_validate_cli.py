@@ -35,6 +35,14 @@ def test_defects_through_the_lake(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "no findings" in ok.output
     table = _run(d, "--symbols", "AET.L", "--start", "2022-05-15")
     assert table.exit_code == 1 and "AET.L / vendorx" in table.output and "\n2022-05-09" not in table.output
+    # a symbol or source without data is an error, after the others are reported ("no findings" was printed)
+    typo = _run(d, "--symbols", "MOB.ST,NOPE")
+    assert typo.exit_code == 1 and "no findings" in typo.output
+    assert "error: no data in the lake for NOPE" in typo.output
+    typo = _run(d, "--symbols", "MOB.ST", "--source", "nope")
+    assert typo.exit_code == 1 and "no data in the lake for MOB.ST from nope" in typo.output
+    backwards = _run(d, "--symbols", "MOB.ST", "--start", "2025-01-01", "--end", "2024-01-01")
+    assert backwards.exit_code == 1 and "start 2025-01-01 is after end 2024-01-01" in backwards.output
 
 
 def test_raw_layer_duplicates_and_restatements(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from cxq_data import normalize as _normalize
 from cxq_data.arrow_util import arrow_to_int64, conform, empty_table, strictly_increasing
-from cxq_data.errors import CxqError, DataFormatError, RawLayerError
+from cxq_data.errors import ConfigError, CxqError, DataFormatError, RawLayerError
 from cxq_data.lake_append import code_tag, merged_years, new_records, raw_entries, unchanged_since
 from cxq_data.lake_index import INTRADAY_PREFIX, actions_file, index_path, intraday_file, read_index
 from cxq_data.lake_io import (
@@ -40,7 +40,7 @@ from cxq_data.lake_io import (
 from cxq_data.lake_results import ProcessSummary, Status, SymbolResult
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
-from cxq_data.raw import RawRecord, list_raw
+from cxq_data.raw import RawRecord, list_raw, list_raw_symbols
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
 from cxq_data.sources import source_name
 from cxq_data.symbols import validate_symbol
@@ -374,8 +374,13 @@ def process(layout: DataLayout, source: str, symbols: list[str] | None = None,
     """:func:`process_symbol` for many symbols (default: every symbol in raw/{source}), in worker
     processes with one durability barrier (see :mod:`cxq_data.lake_batch`).
 
-    One failing symbol never stops the others; its row in the summary says why.
+    One failing symbol never stops the others; its row in the summary says why. A source without any
+    raw data is an error (a typo in the source name must not look like a run with nothing to do).
     """
     from cxq_data.lake_batch import process_batch
 
+    if symbols is None and not list_raw_symbols(layout, source):
+        have = sorted(p.name for p in layout.raw.iterdir() if p.is_dir()) if layout.raw.is_dir() else []
+        raise ConfigError(f"no raw data for source {source!r} under {layout.raw / source}; "
+                          f"sources with raw data: {', '.join(have) or 'none'}")
     return process_batch(layout, source, symbols, workers=workers, progress=progress).summary

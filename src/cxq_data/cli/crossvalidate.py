@@ -56,7 +56,10 @@ def compare_cmd(ctx: click.Context, symbol: str, sources: str, tolerance: float,
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="table", show_default=True)
 @click.pass_context
 def matrix_cmd(ctx: click.Context, symbols: str, sources: str, tolerance: float, plot: str | None, fmt: str) -> None:
-    """Per symbol and source pair: share of dates whose daily returns agree, and the worst date."""
+    """Per symbol and source pair: share of dates whose daily returns agree, and the worst date.
+
+    Exits 1 when a pair has no common dates (the symbol is missing from a source): it was not compared.
+    """
     from cxq_data.errors import CxqError
     from cxq_data.formatting import render
     from cxq_data.quality.matrix import matrix
@@ -67,6 +70,9 @@ def matrix_cmd(ctx: click.Context, symbols: str, sources: str, tolerance: float,
     except (CxqError, ValueError) as exc:
         raise fail(str(exc)) from exc
     click.echo(render([r.to_dict() for r in rows], fmt))
+    empty = [f"{r.symbol} {r.source_a}/{r.source_b}" for r in rows if not r.dates_compared]
+    if empty:  # a symbol missing from a source (or a typo): that pair was not cross-validated
+        raise fail(f"no common dates to compare for {', '.join(empty)}")
 
 
 @cli.command(name="adjustments")

@@ -36,19 +36,24 @@ def run(ctx: click.Context, symbols: str, sources: str | None, start, end, excha
     """
     from cxq_data.errors import CxqError
     from cxq_data.quality.report import render_findings
-    from cxq_data.quality.validate import validate_symbols
+    from cxq_data.quality.validate import NoDataError, validate_symbols
     from cxq_data.sources import parse_source_list
     from cxq_data.symbols import parse_symbol_list
 
     config = {"default_exchange": exchange} if exchange else {}
     if return_threshold is not None:
         config["return_threshold"] = return_threshold
+    missing = None
     try:
         findings = validate_symbols(layout_of(ctx), parse_symbol_list(symbols), parse_source_list(sources),
                                     start.date() if start else None, end.date() if end else None, config)
+    except NoDataError as exc:  # report the others, then fail
+        findings, missing = exc.findings, str(exc)
     except (CxqError, ValueError) as exc:
         raise fail(str(exc)) from exc
     text, has_error = render_findings(findings, fmt)
     click.echo(text)
+    if missing:
+        raise fail(missing)
     if has_error:
         ctx.exit(1)

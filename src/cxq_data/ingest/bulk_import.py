@@ -38,7 +38,7 @@ from cxq_data.errors import CxqError, InvalidSymbolError
 from cxq_data.ingest.raw_batch import RawBatchWriter, latest_sha256
 from cxq_data.lake_batch import BatchResult, ChunkOutput, commit_chunks, process_chunk
 from cxq_data.normalize.base import Normalized, ParseRequest, RawFormat, parse_body
-from cxq_data.normalize.stooq import bulk_ticker
+from cxq_data.normalize.stooq import bulk_ticker, first_line, is_bulk_header
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawResponse, format_ts, library_versions
 from cxq_data.symbols import from_stooq_ticker
@@ -233,6 +233,10 @@ def _import_member(job: BulkJob, data: bytes, member: str, symbol: str, layout: 
                    writer: RawBatchWriter, parsed: dict[Path, Normalized]) -> MemberResult:
     ticker = bulk_ticker(data)
     if ticker is None:
+        head = first_line(data)
+        if head and not is_bulk_header(head):  # garbage, an HTML page: broken, not merely empty
+            return MemberResult(member, symbol, "skipped", is_error=True,
+                                reason=f"not a Stooq bulk member: first line {head[:60]!r}")
         return MemberResult(member, symbol, "skipped", reason="no rows")
     digest = hashlib.sha256(data).hexdigest()
     if latest_sha256(layout, job.source, symbol) == digest:  # parsed and stored before: skip the parse

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cxq_data.errors import ConfigError
 from cxq_data.quality.checks_bars import (
     BarRules,
     check_duplicates,
@@ -138,14 +139,35 @@ def validate_symbols(layout: DataLayout, symbols: list[str], sources: list[str] 
     """Validate every (symbol, source) in the lake; findings sorted by symbol, source, date, check.
 
     The checks see the whole stored history (a jump needs its neighbours); ``start``/``end`` only
-    filter the findings that are reported.
+    filter the findings that are reported. A symbol without any data (from ``sources``) is an error
+    once the others are validated (:class:`NoDataError` carries their findings): "no findings" must
+    not be what a typo prints.
     """
     from cxq_data.quality.loader import load_fetches, load_frames
 
+    if start and end and start > end:
+        raise ConfigError(f"start {start} is after end {end}")
     cfg = ValidationConfig.from_mapping(config)
     findings: list[Finding] = []
+    missing = []
     for symbol in symbols:
-        for source, (series, actions) in load_frames(layout, symbol, sources).items():
+        frames = load_frames(layout, symbol, sources)
+        if not frames:
+            missing.append(symbol)
+        for source, (series, actions) in frames.items():
             fetches = load_fetches(layout, symbol, source)
             findings += validate_frames(symbol, source, series, actions, cfg, fetches)
-    return sort_findings(_in_range(findings, start, end))
+    findings = sort_findings(_in_range(findings, start, end))
+    if missing:
+        where = f" from {', '.join(sources)}" if sources else ""
+        raise NoDataError(f"no data in the lake for {', '.join(missing)}{where} (see `cxq_data lake summary`)",
+                          findings)
+    return findings
+
+
+class NoDataError(ConfigError):
+    """Some symbols have no data; ``findings`` holds those of the others."""
+
+    def __init__(self, message: str, findings: list[Finding]) -> None:
+        super().__init__(message)
+        self.findings = findings
