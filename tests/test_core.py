@@ -72,6 +72,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.parquet"]
 
 
+def test_atomic_writes_get_the_mode_of_a_normal_new_file(tmp_path: Path) -> None:
+    """mkstemp's 0600 made raw and serving files unreadable to the other users of a shared data dir."""
+    import stat
+
+    from cxq_data.atomic import FILE_MODE, atomic_write_json
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert FILE_MODE == 0o666 & ~umask
+    for path in (atomic_write_bytes(tmp_path / "a.parquet", b"x"), atomic_write_json(tmp_path / "m.json", {})):
+        assert stat.S_IMODE(path.stat().st_mode) == FILE_MODE
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    assert stat.S_IMODE(plain.stat().st_mode) == FILE_MODE
+
+
 def test_sync_filesystem_syncs_the_filesystem_of_the_nearest_existing_folder(tmp_path: Path, monkeypatch) -> None:
     sync_filesystem(tmp_path / "not" / "yet")  # the real barrier returns normally
     assert atomic._syncfs() is not None or not sys.platform.startswith("linux")  # Linux: syncfs, not sync()

@@ -21,6 +21,18 @@ TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".partial"
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file (0o644 under the usual umask 022). ``mkstemp`` makes
+    0o600 files: raw files, manifests and serving files would then be unreadable to the other users
+    of a shared data folder, while the views in cxq.duckdb point at them."""
+    umask = os.umask(0o022)  # reading the umask means setting it; done once, at import
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def fsync_path(path: str | Path) -> None:
     """fsync a file, or a folder (so that a rename in it survives a power loss), by its path."""
     fd = os.open(path, os.O_RDONLY)
@@ -82,6 +94,7 @@ def atomic_path(dest: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + dest.name + ".", suffix=TEMP_SUFFIX, dir=dest.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
