@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import zoneinfo
 
 import pytest
@@ -120,6 +121,17 @@ def test_timeout_is_transient_then_fails(sim, settings, layout):
     with pytest.raises(TransientProviderError, match="AAPL"):
         YahooIngestor(with_(settings, timeout_s=0.2, max_retries=2), layout).fetch_daily("AAPL", START, END)
     assert len(sim.data_requests("yahoo")) == 3
+
+
+def test_refused_connection_is_a_transient_connection_error(settings, layout):
+    """Not `AttributeError: module 'requests.exceptions' has no attribute 'DNSError'` (yfinance's plain
+    requests backend), which hid the real cause and was not retried."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(TransientProviderError, match="AAPL") as info:
+        YahooIngestor(with_(settings, yahoo_base_url=dead, max_retries=1), layout).fetch_daily("AAPL", START, END)
+    assert "ConnectionError" in str(info.value) and "DNSError" not in str(info.value)
 
 
 def test_truncated_json_is_malformed(sim, settings, layout):

@@ -341,7 +341,17 @@ class YahooIngestor:
         except YFRateLimitError:
             raise RateLimitedError(f"{what}: Yahoo rate limit (HTTP 429 Too Many Requests)") from None
         except Exception as exc:  # noqa: BLE001 - yfinance raises requests' or curl_cffi's exceptions
+            exc = _unmasked(exc)
             message = redact_text(f"{type(exc).__name__}: {exc}", self.settings.secrets())
             if type(exc).__name__ in _TRANSIENT_NAMES or isinstance(exc, (TimeoutError, ConnectionError)):
                 raise TransientProviderError(f"{what}: {message}") from None
             raise ProviderError(f"{what}: request failed ({message})") from None
+
+
+def _unmasked(exc: Exception) -> BaseException:
+    """The real error behind yfinance's ``except requests.exceptions.DNSError`` (yfinance 1.7 on its
+    plain-requests backend, which has no DNSError): evaluating that clause raises AttributeError
+    while the connection error - refused, unreachable - is being handled; it is the context."""
+    if isinstance(exc, AttributeError) and "DNSError" in str(exc) and exc.__context__ is not None:
+        return exc.__context__
+    return exc
