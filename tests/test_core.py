@@ -210,3 +210,23 @@ def test_layout_relative_paths_are_posix_and_refuse_outside_paths(tmp_path):
     assert layout.relative(tmp_path / "data" / "raw") == "raw"
     with pytest.raises(ValueError):
         layout.relative(tmp_path / "data-other" / "x")  # shares the prefix, is not inside
+
+
+def test_numeric_settings_from_the_environment_name_the_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxq_data.errors import ConfigError
+    from cxq_data.options.s3 import S3Settings
+    from cxq_data.settings import ProviderSettings
+
+    monkeypatch.setenv("CXQ_HTTP_TIMEOUT", "2.5")
+    monkeypatch.setenv("CXQ_AV_DAILY_LIMIT", "500")
+    settings = ProviderSettings.from_env()
+    assert (settings.timeout_s, settings.av_daily_limit) == (2.5, 500)
+    for name, value, message in (("CXQ_HTTP_TIMEOUT", "abc", "is not a number"), ("CXQ_HTTP_TIMEOUT", "0", "must be > 0"),
+                                 ("CXQ_AV_DAILY_LIMIT", "x", "is not an integer"), ("CXQ_HTTP_RETRIES", "-1", "must be >= 0")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=f"{name}='{value}' {message}".replace(".", r"\.")):
+            ProviderSettings.from_env()
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CXQ_S3_PART_SIZE", "5MB")
+    with pytest.raises(ConfigError, match="CXQ_S3_PART_SIZE='5MB' is not an integer"):
+        S3Settings.from_env()

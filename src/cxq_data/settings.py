@@ -6,6 +6,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from cxq_data.errors import ConfigError
+
+_N = TypeVar("_N", int, float)
 
 _SECRET_KEYS = ("apikey", "api_key", "token", "secret", "password", "crumb", "aws_secret_access_key")
 REDACTED = "***"
@@ -28,6 +33,21 @@ def env_flag(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_number(name: str, default: _N, kind: type[_N], *, positive: bool = False) -> _N:
+    """A numeric setting from the environment; a bad value is an error naming the variable (it was a
+    ValueError traceback, or for a zero timeout an error on every request)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name}={text!r} must be {'> 0' if positive else '>= 0'}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,11 +76,11 @@ class ProviderSettings:
             yahoo_base_url=os.environ.get("CXQ_YAHOO_BASE_URL") or None,
             av_base_url=os.environ.get("CXQ_AV_BASE_URL") or cls.av_base_url,
             stooq_base_url=os.environ.get("CXQ_STOOQ_BASE_URL") or cls.stooq_base_url,
-            timeout_s=float(os.environ.get("CXQ_HTTP_TIMEOUT", cls.timeout_s)),
-            max_retries=int(os.environ.get("CXQ_HTTP_RETRIES", cls.max_retries)),
-            backoff_base_s=float(os.environ.get("CXQ_BACKOFF_BASE", cls.backoff_base_s)),
-            av_min_interval_s=float(os.environ.get("CXQ_AV_MIN_INTERVAL", cls.av_min_interval_s)),
-            av_daily_limit=int(os.environ.get("CXQ_AV_DAILY_LIMIT", cls.av_daily_limit)),
+            timeout_s=env_number("CXQ_HTTP_TIMEOUT", cls.timeout_s, float, positive=True),
+            max_retries=env_number("CXQ_HTTP_RETRIES", cls.max_retries, int),
+            backoff_base_s=env_number("CXQ_BACKOFF_BASE", cls.backoff_base_s, float),
+            av_min_interval_s=env_number("CXQ_AV_MIN_INTERVAL", cls.av_min_interval_s, float),
+            av_daily_limit=env_number("CXQ_AV_DAILY_LIMIT", cls.av_daily_limit, int),
         )
 
     def secrets(self) -> list[str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cxq_data.errors import ConfigError, CxqError
 from cxq_data.options.state import Destination
-from cxq_data.settings import load_dotenv_once, redact_text
+from cxq_data.settings import env_number, load_dotenv_once, redact_text
 
 if TYPE_CHECKING:  # boto3 is imported lazily: the CLI must stay light
     from mypy_boto3_s3 import S3Client  # pragma: no cover
@@ -82,8 +82,7 @@ class S3Settings:
             "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY") or None,
         }
         for name in ("multipart_threshold", "part_size", "max_attempts"):
-            if env.get(f"CXQ_S3_{name.upper()}"):
-                values[name] = int(env[f"CXQ_S3_{name.upper()}"])
+            values[name] = env_number(f"CXQ_S3_{name.upper()}", getattr(cls, name), int, positive=True)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("prefix") is not None:
             values["prefix"] = str(values["prefix"]).strip("/")
