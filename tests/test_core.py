@@ -37,6 +37,9 @@ def test_implausible_symbols_are_refused(bad: str) -> None:
 
 def test_symbols_are_canonical_and_mapped_per_provider() -> None:
     assert validate_symbol(" brk.b ") == "BRK.B"
+    # a provider's dash spelling is the same instrument: it was stored as a second symbol, BRK-B
+    assert validate_symbol("BRK-B") == validate_symbol("brk-b") == "BRK.B"
+    assert provider_symbol(validate_symbol("BTC-USD"), Source.YFINANCE) == "BTC-USD"  # round trip
     assert provider_symbol("BRK.B", Source.YFINANCE) == "BRK-B"
     assert provider_symbol("BRK.B", Source.ALPHAVANTAGE) == "BRK.B"
     assert provider_symbol("BRK.B", Source.STOOQ) == "brk-b.us"

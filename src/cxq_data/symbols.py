@@ -1,7 +1,7 @@
 """Canonical ticker symbols, their validation and their spelling at each provider.
 
-The canonical form is upper case with a dot for share classes (``BRK.B``) and a dot plus a known
-exchange code for non-US listings (``AET.L``, ``MOB.ST``). Validation happens before a symbol
+The canonical form is upper case with a dot for share classes (``BRK.B``; ``BRK-B`` and ``brk-b`` are
+read as ``BRK.B``) and a dot plus a known exchange code for non-US listings (``AET.L``, ``MOB.ST``). Validation happens before a symbol
 reaches a path or a URL: anything with a path separator, NUL, whitespace or other odd characters is
 refused.
 """
@@ -59,7 +59,9 @@ def validate_symbol(raw: str) -> str:
     text = raw.strip()
     if not text or len(text) > MAX_SYMBOL_LEN or any(c in text for c in "/\\\x00") or ".." in text:
         raise InvalidSymbolError(f"invalid symbol {raw!r}: not a plausible ticker")
-    canon = text.upper()
+    # A dash is a provider's spelling of the class separator (Yahoo BRK-B, Stooq brk-b.us): one
+    # instrument must be one symbol in the lake, whichever way it was typed.
+    canon = text.upper().replace("-", ".")
     if not _SYMBOL_RE.match(canon):
         raise InvalidSymbolError(
             f"invalid symbol {raw!r}: use letters, digits and one '.' or '-' part (e.g. AAPL, BRK.B, AET.L)"
