@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import duckdb
@@ -120,6 +121,22 @@ def test_rebuild_is_atomic_and_an_open_reader_keeps_working(layout):
     reader.close()
     leftovers = [p.name for p in layout.root.iterdir() if p.name.startswith(".tmp-") or p.suffix == ".wal"]
     assert leftovers == []
+
+
+def test_a_killed_init_leaves_no_temp_database_behind_but_a_live_ones_stays(layout):
+    import subprocess
+    import sys
+
+    init_db(layout)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = layout.root / f".tmp-cxq.duckdb.{dead}.partial"
+    live = layout.root / f".tmp-cxq.duckdb.{os.getppid()}.partial"  # a running process (our parent)
+    for path in (stale, stale.with_name(stale.name + ".wal"), live):
+        path.write_bytes(b"half")
+    init_db(layout)
+    assert not stale.exists() and not stale.with_name(stale.name + ".wal").exists()
+    assert live.exists()
 
 
 def test_connect_without_database_says_how_to_create_it(layout):

@@ -96,6 +96,7 @@ def init_db(layout: DataLayout) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{os.getpid()}{TEMP_SUFFIX}")
     _remove_db_files(tmp)
+    _remove_dead_writers_temps(target)
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -111,6 +112,24 @@ def init_db(layout: DataLayout) -> Path:
     finally:
         _remove_db_files(tmp)
     return target
+
+
+def _remove_dead_writers_temps(target: Path) -> None:
+    """Temp databases of ``init_db`` runs that were killed (their pid is gone); a live writer's stays."""
+    for path in target.parent.glob(f"{TEMP_PREFIX}{target.name}.*{TEMP_SUFFIX}"):
+        pid = path.name[len(TEMP_PREFIX) + len(target.name) + 1: -len(TEMP_SUFFIX)]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove_db_files(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def _remove_db_files(path: Path) -> None:
