@@ -28,8 +28,8 @@ def run(ctx: click.Context, symbols: str, sources: str | None, start, end, excha
 
     \b
     Checks (severity):
-      ohlc_inconsistent, non_positive_price, duplicate_date, price_unit_jump,
-      unadjusted_split, dividend_adjustment                                  (error)
+      ohlc_inconsistent, non_positive_price, negative_volume, duplicate_date,
+      price_unit_jump, unadjusted_split, dividend_adjustment                 (error)
       null_price, missing_session, extra_session, zero_volume, stale_price,
       return_outlier, restated_history                                       (warning)
     Sessions are checked against the exchange calendar of the symbol's suffix (AET.L -> XLON).

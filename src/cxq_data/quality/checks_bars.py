@@ -50,6 +50,13 @@ def check_non_positive(series: pd.DataFrame) -> list[Issue]:
     return out
 
 
+def check_negative_volume(series: pd.DataFrame) -> list[Issue]:
+    """A traded quantity below zero: no market event explains it (a sign or overflow bug upstream)."""
+    vol = series["volume"]
+    return [Issue(_day(series.at[idx, "date"]), Check.NEGATIVE_VOLUME, f"volume {vol[idx]:,.0f} < 0")
+            for idx in series.index[vol < 0]]
+
+
 def check_ohlc(series: pd.DataFrame) -> list[Issue]:
     o, h, l, c = (series[k] for k in PRICE_COLUMNS)
     top = series[["open", "close", "low"]].max(axis=1)

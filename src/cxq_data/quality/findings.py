@@ -29,6 +29,7 @@ class Check(str, Enum):
     UNADJUSTED_SPLIT = "unadjusted_split"
     DIVIDEND_ADJUSTMENT = "dividend_adjustment"
     ZERO_VOLUME = "zero_volume"
+    NEGATIVE_VOLUME = "negative_volume"
     STALE_PRICE = "stale_price"
     RETURN_OUTLIER = "return_outlier"
     RESTATED_HISTORY = "restated_history"
@@ -42,6 +43,7 @@ ERROR_CHECKS = frozenset(
     {
         Check.OHLC_INCONSISTENT,
         Check.NON_POSITIVE_PRICE,
+        Check.NEGATIVE_VOLUME,
         Check.DUPLICATE_DATE,
         Check.PRICE_UNIT_JUMP,
         Check.UNADJUSTED_SPLIT,

@@ -130,6 +130,12 @@ def _zero_volume(rng, s, a):
     return i, i
 
 
+def _negative_volume(rng, s, a):
+    i = _pick(rng, s)
+    s.at[i, "volume"] = -float(rng.choice([1.0, max(s.at[i, "volume"], 1.0)]))
+    return i, i
+
+
 def _unit_jump(rng, s, a):
     i = _pick(rng, s)
     end = len(s) if rng.random() < 0.3 else i + int(rng.integers(1, 15))
@@ -213,6 +219,7 @@ INJECTORS: dict[Check, Callable[..., Any]] = {
     Check.DUPLICATE_DATE: _duplicate, Check.MISSING_SESSION: _drop_row, Check.EXTRA_SESSION: _extra_row,
     Check.PRICE_UNIT_JUMP: _unit_jump, Check.UNADJUSTED_SPLIT: _unadjusted_split,
     Check.DIVIDEND_ADJUSTMENT: _dividend, Check.ZERO_VOLUME: _zero_volume, Check.STALE_PRICE: _stale,
+    Check.NEGATIVE_VOLUME: _negative_volume,
     Check.RETURN_OUTLIER: _outlier, Check.RESTATED_HISTORY: _restated,
 }
 

@@ -20,6 +20,7 @@ from cxq_data.errors import ConfigError
 from cxq_data.quality.checks_bars import (
     BarRules,
     check_duplicates,
+    check_negative_volume,
     check_non_positive,
     check_null_price,
     check_ohlc,
@@ -87,6 +88,7 @@ def series_issues(series: pd.DataFrame, actions: pd.DataFrame | None, exchange: 
     runs = {
         Check.NULL_PRICE: lambda: check_null_price(series),
         Check.NON_POSITIVE_PRICE: lambda: check_non_positive(series),
+        Check.NEGATIVE_VOLUME: lambda: check_negative_volume(series),
         Check.OHLC_INCONSISTENT: lambda: check_ohlc(series),
         Check.DUPLICATE_DATE: lambda: check_duplicates(series),
         Check.MISSING_SESSION: lambda: check_sessions(unique, exchange),  # also extra_session
