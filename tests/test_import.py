@@ -131,6 +131,10 @@ def test_single_symbol_file_needs_symbol_and_missing_file_is_named(layout, tmp_p
         import_file(layout, src, "stooq")
     with pytest.raises(ConfigError, match="nope.csv: no such file"):
         import_file(layout, tmp_path / "nope.csv", "stooq", "AAPL")
+    with pytest.raises(ConfigError, match=r"/dev/null: not a regular file"):
+        import_file(layout, "/dev/null", "stooq", "AAPL")
+    with pytest.raises(ConfigError, match=": a folder"):
+        import_file(layout, tmp_path, "stooq", "AAPL")
 
 
 @pytest.mark.parametrize(

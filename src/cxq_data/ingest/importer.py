@@ -108,7 +108,8 @@ def import_file(layout: DataLayout, path: str | Path, source: str, symbol: str |
     sym = validate_symbol(symbol) if symbol is not None else None
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"{file}: no such file")
+        what = "no such file" if not file.exists() else "a folder" if file.is_dir() else "not a regular file"
+        raise ConfigError(f"{file}: {what}")
     with open(file, "rb") as fh:
         magic = fh.read(4)
     if magic == _ZIP_MAGIC:
