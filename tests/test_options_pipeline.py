@@ -86,6 +86,26 @@ def test_marker_for_another_destination_does_not_count(moto_endpoint: str, tmp_p
     assert read_marker(layout, "SPY", DATES[0], moved.destination("SPY", DATES[0])) is not None
 
 
+def test_a_day_another_process_works_on_is_left_alone(moto_endpoint: str, tmp_path: Path,
+                                                       layout: DataLayout) -> None:
+    """Two runs of one ZIP: the second cleared the first one's extract folder (outside the lock), so both
+    failed and the uploaded objects got no marker."""
+    from cxq_data.options.pipeline import date_lock, work_dir
+
+    zpath, settings = batch_zip(tmp_path), settings_for(moto_endpoint)
+    theirs = work_dir(layout, "extract", DATES[1]) / "being-extracted.dbn.zst"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"the other run's file")
+    with date_lock(layout, "SPY", DATES[1]):
+        summary = run_batch(zpath, settings=settings, layout=layout, progress=False)
+    assert [o.status for o in summary.outcomes] == ["uploaded", "failed", "uploaded"]
+    assert "another process is working on this day" in summary.outcomes[1].detail
+    assert theirs.read_bytes() == b"the other run's file"  # not touched
+    assert read_failure(layout, "SPY", DATES[1]) is None  # nothing is wrong with the day itself
+    again = run_batch(zpath, settings=settings, layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["skipped", "uploaded", "skipped"]
+
+
 def test_dry_run_writes_and_uploads_nothing(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
     settings = settings_for(moto_endpoint)
     summary = run_batch(batch_zip(tmp_path), dates=["2025-08-07"], dry_run=True, settings=settings,

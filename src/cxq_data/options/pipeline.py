@@ -9,10 +9,11 @@ write the marker -> delete the temp files. A marker only exists for a verified o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,28 +69,43 @@ def process_day(dbn_path: Path | str, date: str, *, settings: S3Settings, layout
     ``symbology`` defaults to ``symbology.json`` next to ``dbn_path`` when that file exists.
     Failures are recorded under ``state/.../failed/`` (redacted) and re-raised.
     """
+    check_date(date)
+    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+        return done
+    with date_lock(layout, underlying, date):
+        return _process_locked(Path(dbn_path), date, settings=settings, layout=layout, underlying=underlying,
+                               symbology=symbology, source_sha256=source_sha256, source_name=source_name,
+                               zip_file=zip_file, client=client, progress=progress)
+
+
+@contextlib.contextmanager
+def date_lock(layout: DataLayout, underlying: str, date: str) -> Iterator[None]:
+    """One process per (underlying, date) at a time, for all of its work: extract, convert, upload,
+    marker. Raises :class:`DateBusyError` at once when another process holds it."""
     from filelock import FileLock, Timeout
 
-    check_date(date)
-    destination = settings.destination(underlying, date)
-    if (done := read_marker(layout, underlying, date, destination)) is not None:
-        return done
     lock = FileLock(str(lock_path(layout, underlying, date)), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        raise DateBusyError(f"{underlying} {date}: another process holds {lock.lock_file}") from None
+        raise DateBusyError(f"{underlying} {date}: another process is working on this day "
+                            f"({lock.lock_file}); not touched") from None
     try:
-        if (done := read_marker(layout, underlying, date, destination)) is not None:  # finished while we waited
-            return done
-        return _convert_upload(Path(dbn_path), date, settings=settings, layout=layout, underlying=underlying,
-                               symbology=symbology, source_sha256=source_sha256, source_name=source_name,
-                               zip_file=zip_file, client=client, progress=progress)
+        yield
+    finally:
+        lock.release()
+
+
+def _process_locked(dbn_path: Path, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
+                    **kwargs: Any) -> Marker:
+    """:func:`process_day` under the date's lock: done meanwhile -> that marker; failures recorded."""
+    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+        return done
+    try:
+        return _convert_upload(dbn_path, date, settings=settings, layout=layout, underlying=underlying, **kwargs)
     except Exception as exc:
         record_failure(layout, underlying, date, settings.redact(f"{type(exc).__name__}: {exc}"))
         raise
-    finally:
-        lock.release()
 
 
 def _convert_upload(dbn_path: Path, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
@@ -246,21 +262,32 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
         return DayOutcome(date, "skipped", done.rows, done.size, detail="already verified")
     started = time.monotonic()
     extract_to = work_dir(layout, "extract", date)
-    shutil.rmtree(extract_to, ignore_errors=True)
     stage = "extract"
     try:
-        dbn = extract_day(inventory.path, date, extract_to, inventory=inventory)
-        stage = "process"  # process_day records its own failures
-        marker = process_day(dbn, date, settings=settings, layout=layout, underlying=underlying, client=client,
-                             progress=day_progress, **_source_of(inventory, date))
+        # the lock covers the extract too: a second run of the same ZIP must not clear this run's files
+        with date_lock(layout, underlying, date):
+            if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+                return DayOutcome(date, "skipped", done.rows, done.size, detail="verified by another process")
+            shutil.rmtree(extract_to, ignore_errors=True)
+            try:
+                dbn = extract_day(inventory.path, date, extract_to, inventory=inventory)
+                stage = "process"  # _process_locked records its own failures
+                marker = _process_locked(dbn, date, settings=settings, layout=layout, underlying=underlying,
+                                         client=client, progress=day_progress, symbology=None,
+                                         **_source_of(inventory, date))
+            finally:
+                shutil.rmtree(extract_to, ignore_errors=True)
+    except DateBusyError as exc:  # not a failure of the day: it is being done elsewhere
+        return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad day must not stop the others; recorded, retried
-        message = settings.redact(str(exc))
+        member = inventory.days[date]
+        # name the ZIP member, not the temporary extract (deleted by now)
+        message = settings.redact(str(exc)).replace(str(extract_to / member.filename),
+                                                    f"{inventory.path.name}:{member.name}")
         log.error("%s: %s", date, message)
         if stage == "extract":
             record_failure(layout, underlying, date, f"{type(exc).__name__}: {message}")
         return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=message)
-    finally:
-        shutil.rmtree(extract_to, ignore_errors=True)
     return DayOutcome(date, "uploaded", marker.rows, marker.size, time.monotonic() - started,
                       detail=f"{marker.verified_by}, {marker.attempts} attempt(s)")
 
