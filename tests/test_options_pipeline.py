@@ -12,7 +12,7 @@ import pytest
 from options_support import DATES, batch_zip, settings_for
 from s3servers import ACCESS_KEY, SECRET_KEY, FaultProxy, Faults, make_client
 
-from cxq_data.errors import ConfigError
+from cxq_data.errors import ConfigError, DataFormatError
 from cxq_data.options.pipeline import process_day, run_batch
 from cxq_data.options.preflight import PreflightError
 from cxq_data.options.state import marker_path, read_failure, read_marker
@@ -104,6 +104,27 @@ def test_a_day_another_process_works_on_is_left_alone(moto_endpoint: str, tmp_pa
     assert read_failure(layout, "SPY", DATES[1]) is None  # nothing is wrong with the day itself
     again = run_batch(zpath, settings=settings, layout=layout, progress=False)
     assert [o.status for o in again.outcomes] == ["skipped", "uploaded", "skipped"]
+
+
+def test_options_on_another_underlying_or_dataset_are_refused(moto_endpoint: str, tmp_path: Path,
+                                                               layout: DataLayout) -> None:
+    """An OPRA file of SPY options must not land under underlying=QQQ (nor a non-OPRA file anywhere)."""
+    from cxq_data.options.pipeline import check_options_of
+
+    settings = settings_for(moto_endpoint)
+    summary = run_batch(batch_zip(tmp_path), settings=settings, layout=layout, underlying="QQQ", progress=False)
+    assert [o.status for o in summary.outcomes] == ["failed"] * 3
+    assert all("options on SPY, expected QQQ" in o.detail for o in summary.outcomes)
+    assert _objects(moto_endpoint, settings.bucket) == {}
+    run_batch(batch_zip(tmp_path), settings=settings, layout=layout, progress=False)
+    day = layout.root / "day.parquet"
+    key = read_marker(layout, "SPY", DATES[0]).key
+    day.write_bytes(make_client(moto_endpoint).get_object(Bucket=settings.bucket, Key=key)["Body"].read())
+    check_options_of(day, "OPRA.PILLAR", "SPY", "day")  # the uploaded day passes
+    with pytest.raises(DataFormatError, match="dataset XNAS.ITCH, not OPRA options data"):
+        check_options_of(day, "XNAS.ITCH", "SPY", "day")
+    with pytest.raises(DataFormatError, match="options on SPY, expected SP"):  # a prefix is not enough
+        check_options_of(day, "OPRA.PILLAR", "SP", "day")
 
 
 def test_dry_run_writes_and_uploads_nothing(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:

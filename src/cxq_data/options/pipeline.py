@@ -127,6 +127,7 @@ def _convert_upload(dbn_path: Path, date: str, *, settings: S3Settings, layout: 
                              progress=progress.rows if progress else None)
         if result.date is not None and result.date.isoformat() != date:
             raise DataFormatError(f"{dbn_path.name}: holds {result.date}, expected {date}")
+        check_options_of(parquet, result.dataset, underlying, source_name or dbn_path.name)
         digests = compute_digests(parquet, part_size=settings.part_size,
                                   multipart_threshold=settings.multipart_threshold)
         client = client or make_client(settings)
@@ -290,6 +291,22 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
         return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=message)
     return DayOutcome(date, "uploaded", marker.rows, marker.size, time.monotonic() - started,
                       detail=f"{marker.verified_by}, {marker.attempts} attempt(s)")
+
+
+def check_options_of(parquet: Path, dataset: str, underlying: str, name: str) -> None:
+    """The day holds OPRA options on ``underlying`` (roots ``SPY``, or ``SPY1``... for series adjusted
+    after a corporate action): another dataset or another underlying must not land under
+    ``underlying=SPY`` just because the ZIP said so."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not dataset.upper().startswith("OPRA"):
+        raise DataFormatError(f"{name}: dataset {dataset}, not OPRA options data")
+    roots = [r for r in pc.unique(pq.read_table(parquet, columns=["root"])["root"]).to_pylist() if r is not None]
+    others = sorted(r for r in roots if r != underlying and not (r.startswith(underlying)
+                                                                 and r[len(underlying):].isdigit()))
+    if others:
+        raise DataFormatError(f"{name}: options on {', '.join(others[:5])}, expected {underlying}")
 
 
 def _source_of(inventory: ZipInventory, date: str) -> dict[str, Any]:
