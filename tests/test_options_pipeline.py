@@ -50,11 +50,13 @@ def test_full_run_uploads_every_day_with_markers(moto_endpoint: str, tmp_path: P
 def test_rerun_skips_verified_dates_without_uploading(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:
     zpath = batch_zip(tmp_path)
     bucket = settings_for(moto_endpoint).bucket
-    run_batch(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout, progress=False)
-    before = {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
     with FaultProxy(moto_endpoint, Faults(methods=("PUT", "POST"))) as proxy:
-        again = run_batch(zpath, settings=settings_for(proxy.endpoint, bucket=bucket), layout=layout,
-                          progress=False, preflight=False)
+        settings = settings_for(proxy.endpoint, bucket=bucket)
+        run_batch(zpath, settings=settings, layout=layout, progress=False)
+        assert proxy.faults.log  # the first run uploaded through the proxy
+        before = {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
+        proxy.faults.log.clear()
+        again = run_batch(zpath, settings=settings, layout=layout, progress=False, preflight=False)
     assert [o.status for o in again.outcomes] == ["skipped"] * 3
     assert proxy.faults.log == []  # not one PUT/POST
     assert before == {d: marker_path(layout, "SPY", d).read_bytes() for d in DATES}
@@ -62,7 +64,7 @@ def test_rerun_skips_verified_dates_without_uploading(moto_endpoint: str, tmp_pa
 
 def test_marker_for_another_destination_does_not_count(moto_endpoint: str, tmp_path: Path,
                                                         layout: DataLayout) -> None:
-    """A new S3_PREFIX (or bucket) is a new destination: its dates are uploaded again,
+    """A new S3_PREFIX (or bucket, or endpoint) is a new destination: its dates are uploaded again,
     not skipped because some other place holds them; validation follows the current destination."""
     zpath = batch_zip(tmp_path)
     first = settings_for(moto_endpoint)
@@ -84,6 +86,12 @@ def test_marker_for_another_destination_does_not_count(moto_endpoint: str, tmp_p
     other_bucket = settings_for(moto_endpoint)  # same prefix, another bucket
     assert read_marker(layout, "SPY", DATES[0], other_bucket.destination("SPY", DATES[0])) is None
     assert read_marker(layout, "SPY", DATES[0], moved.destination("SPY", DATES[0])) is not None
+    # a staging store and AWS may share a bucket name: another endpoint is another destination
+    for endpoint in (None, "http://minio.internal:9000"):
+        elsewhere = dataclasses.replace(moved, endpoint_url=endpoint)
+        assert read_marker(layout, "SPY", DATES[0], elsewhere.destination("SPY", DATES[0])) is None
+    same = dataclasses.replace(moved, endpoint_url=moto_endpoint.upper() + "/")  # spelled differently
+    assert read_marker(layout, "SPY", DATES[0], same.destination("SPY", DATES[0])) is not None
 
 
 def test_a_day_another_process_works_on_is_left_alone(moto_endpoint: str, tmp_path: Path,
@@ -125,6 +133,27 @@ def test_options_on_another_underlying_or_dataset_are_refused(moto_endpoint: str
         check_options_of(day, "XNAS.ITCH", "SPY", "day")
     with pytest.raises(DataFormatError, match="options on SPY, expected SP"):  # a prefix is not enough
         check_options_of(day, "OPRA.PILLAR", "SP", "day")
+
+
+def test_redo_uploads_a_verified_day_again_after_validate_found_it_gone(moto_endpoint: str, tmp_path: Path,
+                                                                        layout: DataLayout) -> None:
+    """A deleted object kept its marker: reruns skipped the day forever while validate reported it missing."""
+    zpath, settings = batch_zip(tmp_path), settings_for(moto_endpoint)
+    run_batch(zpath, settings=settings, layout=layout, progress=False)
+    gone = read_marker(layout, "SPY", DATES[1])
+    make_client(moto_endpoint).delete_object(Bucket=settings.bucket, Key=gone.key)
+    report = validate_remote(zpath, settings=settings, layout=layout)
+    assert not report.ok and report.headline().endswith(f"upload them again with --redo {DATES[1]}")
+    assert [o.status for o in run_batch(zpath, settings=settings, layout=layout, progress=False).outcomes] == \
+        ["skipped"] * 3
+    plan = run_batch(zpath, dry_run=True, redo=[DATES[1]], settings=settings, layout=layout, progress=False)
+    assert [o.status for o in plan.outcomes] == ["skipped", "planned", "skipped"]
+    assert read_marker(layout, "SPY", DATES[1]) == gone  # a dry run forgets nothing
+    again = run_batch(zpath, redo=[DATES[1]], settings=settings, layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["skipped", "uploaded", "skipped"]
+    assert validate_remote(zpath, settings=settings, layout=layout).ok
+    with pytest.raises(ConfigError, match="no day file for 2025-01-02"):
+        run_batch(zpath, redo=["2025-01-02"], settings=settings, layout=layout, progress=False)
 
 
 def test_dry_run_writes_and_uploads_nothing(moto_endpoint: str, tmp_path: Path, layout: DataLayout) -> None:

@@ -41,25 +41,28 @@ def _wait_for_upload_of(proxy: FaultProxy, date: str, proc: subprocess.Popen, ti
     raise AssertionError(f"no upload of {date} seen")
 
 
-def test_first_sigint_finishes_current_date_and_exits_cleanly(moto_endpoint: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP])  # SIGHUP: the SSH session closed
+def test_first_sigint_finishes_current_date_and_exits_cleanly(sig: signal.Signals, moto_endpoint: str,
+                                                              tmp_path: Path) -> None:
     zpath, data = batch_zip(tmp_path), tmp_path / "data"
     bucket = settings_for(moto_endpoint).bucket
-    with FaultProxy(moto_endpoint, Faults(delay_s=1.0)) as proxy:
+    with FaultProxy(moto_endpoint, Faults(delay_s=1.0)) as proxy:  # every run goes to the same endpoint
         proc = _start(zpath, data, proxy.endpoint, bucket)
         _wait_for_upload_of(proxy, DATES[0], proc)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "SIGINT" in err and "interrupted; rerun to resume" in err
-    layout = DataLayout(data)
-    assert read_marker(layout, "SPY", DATES[0]) is not None  # the date in flight was finished
-    assert [read_marker(layout, "SPY", d) for d in DATES[1:]] == [None, None]
-    assert "pending" in out
-    rerun = _start(zpath, data, moto_endpoint, bucket)
-    out, err = rerun.communicate(timeout=120)
-    assert rerun.returncode == 0, err
-    assert out.count("skipped") == 1 and out.count("uploaded") == 2
-    assert validate_remote(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout).ok
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and sig.name in err and "interrupted; rerun to resume" in err
+        layout = DataLayout(data)
+        assert read_marker(layout, "SPY", DATES[0]) is not None  # the date in flight was finished
+        assert [read_marker(layout, "SPY", d) for d in DATES[1:]] == [None, None]
+        assert "pending" in out
+        proxy.faults.delay_s = 0.0
+        rerun = _start(zpath, data, proxy.endpoint, bucket)
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        assert out.count("skipped") == 1 and out.count("uploaded") == 2
+        assert validate_remote(zpath, settings=settings_for(proxy.endpoint, bucket=bucket), layout=layout).ok
 
 
 @pytest.mark.slow
@@ -68,21 +71,22 @@ def test_kill_9_during_upload_leaves_consistent_state_and_next_run_completes(mot
     zpath, data = batch_zip(tmp_path), tmp_path / "data"
     bucket = settings_for(moto_endpoint).bucket
     layout = DataLayout(data)
-    with FaultProxy(moto_endpoint, Faults(delay_s=0.5)) as proxy:
+    with FaultProxy(moto_endpoint, Faults(delay_s=0.5)) as proxy:  # every run goes to the same endpoint
         proc = _start(zpath, data, proxy.endpoint, bucket)
         _wait_for_upload_of(proxy, DATES[1], proc)
         proc.kill()
         proc.wait()
-    settings = settings_for(moto_endpoint, bucket=bucket)
-    assert read_marker(layout, "SPY", DATES[0]) is not None
-    assert read_marker(layout, "SPY", DATES[1]) is None  # killed mid-upload: never marked verified
-    report = validate_remote(zpath, settings=settings, layout=layout)
-    statuses = {f.date: f.status for f in report.findings}
-    assert statuses[DATES[0]] == "ok" and statuses[DATES[1]] in ("missing", "unverified")
-    rerun = _start(zpath, data, moto_endpoint, bucket)
-    _out, err = rerun.communicate(timeout=120)
-    assert rerun.returncode == 0, err
-    assert validate_remote(zpath, settings=settings, layout=layout).ok
+        proxy.faults.delay_s = 0.0
+        settings = settings_for(proxy.endpoint, bucket=bucket)
+        assert read_marker(layout, "SPY", DATES[0]) is not None
+        assert read_marker(layout, "SPY", DATES[1]) is None  # killed mid-upload: never marked verified
+        report = validate_remote(zpath, settings=settings, layout=layout)
+        statuses = {f.date: f.status for f in report.findings}
+        assert statuses[DATES[0]] == "ok" and statuses[DATES[1]] in ("missing", "unverified")
+        rerun = _start(zpath, data, proxy.endpoint, bucket)
+        _out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        assert validate_remote(zpath, settings=settings, layout=layout).ok
     assert not [p for p in (data / "work").rglob("*") if p.is_file()]  # the killed run's temp files are gone
 
 
@@ -92,10 +96,10 @@ def test_kill_9_during_conversion_leaves_no_object_no_marker_and_next_run_comple
     # Days big enough (~0.4 s to convert) for the kill to land while the second date is being converted.
     zpath, data = batch_zip(tmp_path, days=DAYS[:2], instruments=1500, minutes=390), tmp_path / "data"
     bucket = settings_for(moto_endpoint).bucket
-    settings = settings_for(moto_endpoint, bucket=bucket)
     layout = DataLayout(data)
     scratch = data / "work" / "options" / "upload" / "SPY" / DATES[1]
-    with FaultProxy(moto_endpoint, Faults()) as proxy:
+    with FaultProxy(moto_endpoint, Faults()) as proxy:  # every run goes to the same endpoint
+        settings = settings_for(proxy.endpoint, bucket=bucket)
         proc = _start(zpath, data, proxy.endpoint, bucket)
         deadline = time.monotonic() + 120
         while not (scratch.is_dir() and any(scratch.iterdir())):
@@ -104,13 +108,13 @@ def test_kill_9_during_conversion_leaves_no_object_no_marker_and_next_run_comple
         proc.kill()
         proc.wait()
         put_second = [e for e in list(proxy.faults.log) if f"date={DATES[1]}/" in unquote(e["path"]) and e["method"] == "PUT"]
-    assert not put_second, "the kill landed after the conversion (test precondition)"
-    assert read_marker(layout, "SPY", DATES[0]) is not None and read_marker(layout, "SPY", DATES[1]) is None
-    statuses = {f.date: f.status for f in validate_remote(zpath, settings=settings, layout=layout).findings}
-    assert statuses == {DATES[0]: "ok", DATES[1]: "missing"}  # nothing under the second date's final key
-    rerun = _start(zpath, data, moto_endpoint, bucket)
-    out, err = rerun.communicate(timeout=120)
-    assert rerun.returncode == 0, err
-    assert out.count("skipped") == 1 and out.count("uploaded") == 1
-    assert validate_remote(zpath, settings=settings, layout=layout).ok
+        assert not put_second, "the kill landed after the conversion (test precondition)"
+        assert read_marker(layout, "SPY", DATES[0]) is not None and read_marker(layout, "SPY", DATES[1]) is None
+        statuses = {f.date: f.status for f in validate_remote(zpath, settings=settings, layout=layout).findings}
+        assert statuses == {DATES[0]: "ok", DATES[1]: "missing"}  # nothing under the second date's final key
+        rerun = _start(zpath, data, proxy.endpoint, bucket)
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        assert out.count("skipped") == 1 and out.count("uploaded") == 1
+        assert validate_remote(zpath, settings=settings, layout=layout).ok
     assert not [p for p in (data / "work").rglob("*") if p.is_file()]  # the killed run's partial Parquet is gone

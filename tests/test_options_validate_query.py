@@ -167,7 +167,21 @@ def test_cli_upload_validate_query(moto_endpoint: str, tmp_path: Path, monkeypat
     assert [r["status"] for r in json.loads(val.output.split("\ns3://")[0])] == ["ok"] * 3
     make_client(moto_endpoint).delete_object(Bucket=bucket, Key=f"options/cbbo-1m/underlying=SPY/date={DATES[2]}/data.parquet")
     bad = runner.invoke(cli, ["--data-dir", data, "options", "validate", str(zpath)])
-    assert bad.exit_code == 1 and "missing" in bad.output
+    assert bad.exit_code == 1 and "missing" in bad.output and f"--redo {DATES[2]}" in bad.output
+    redo = runner.invoke(cli, ["--data-dir", data, "options", "upload", str(zpath), "--no-progress", "--redo", DATES[2]])
+    assert redo.exit_code == 0 and f"{DATES[2]}  uploaded" in redo.output and "2 skipped" in redo.output, redo.output
+    assert runner.invoke(cli, ["--data-dir", data, "options", "validate", str(zpath)]).exit_code == 0
+    # the same exit codes as the script: 2 for bad input, 130 when a second signal aborts
+    not_zip = tmp_path / "OPRA-not-a-zip.zip"
+    not_zip.write_text("hello")
+    assert runner.invoke(cli, ["--data-dir", data, "options", "upload", str(not_zip)]).exit_code == 2
+
+    def second_signal(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("cxq_data.options.pipeline.run_batch", second_signal)
+    aborted = runner.invoke(cli, ["--data-dir", data, "options", "upload", str(zpath)])
+    assert aborted.exit_code == 130 and "rerun to resume" in aborted.output
     q = runner.invoke(cli, ["options", "query", f"SELECT count(*) AS n FROM cbbo WHERE date = DATE '{DATES[0]}'",
                             "--format", "json"])
     assert q.exit_code == 0, q.output

@@ -33,19 +33,23 @@ def s3_options(func):
 @click.command(name="upload", epilog=_S3_HELP)
 @click.argument("zip_path", metavar="ZIP", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dates", default=None, help="Comma-separated YYYY-MM-DD subset (default: every day in the ZIP).")
-@click.option("--dry-run", is_flag=True, help="Check the ZIP and print the plan; write and upload nothing.")
+@click.option("--dry-run", is_flag=True, help="Read the ZIP's directory and manifest and print the plan; write and "
+                                             "upload nothing (member hashes are checked when a day is extracted).")
+@click.option("--redo", default=None, help="Comma-separated dates to upload again although verified (e.g. after "
+                                           "`options validate` found them missing or changed).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (also off when stderr is not a TTY).")
 @s3_options
 @click.pass_context
-def upload(ctx: click.Context, zip_path: Path, dates: str | None, dry_run: bool, no_progress: bool, underlying: str,
-           bucket: str | None, prefix: str | None, endpoint_url: str | None) -> None:
+def upload(ctx: click.Context, zip_path: Path, dates: str | None, dry_run: bool, redo: str | None, no_progress: bool,
+           underlying: str, bucket: str | None, prefix: str | None, endpoint_url: str | None) -> None:
     """Convert each day of a Databento batch ZIP to Parquet and upload it, verified, to
     s3://BUCKET/PREFIX/underlying=SPY/date=YYYY-MM-DD/data.parquet.
 
     \b
     Resumable: a date with a verified marker (DATA/state/options/cbbo-1m/SPY/DATE.json) is skipped,
-    failed dates are retried on the next run. Ctrl-C once finishes the current date and stops
-    (exit 130); twice aborts at once. Exit 1 when a date failed.
+    failed dates are retried on the next run. Ctrl-C (or SIGTERM, SIGHUP) once finishes the current
+    date and stops (exit 130); twice aborts at once (exit 130). Exit 1 when a date failed, 2 on bad
+    input or settings - the same codes as scripts/upload_options_to_s3.py.
 
     \b
     Examples:
@@ -61,9 +65,11 @@ def upload(ctx: click.Context, zip_path: Path, dates: str | None, dry_run: bool,
     try:
         summary = run_batch(zip_path, dates=_dates(dates), dry_run=dry_run, settings=settings, layout=layout_of(ctx),
                             underlying=underlying, progress=not no_progress, handle_signals=True,
-                            report=lambda line: click.echo(line, err=True))
+                            report=lambda line: click.echo(line, err=True), redo=_dates(redo))
     except (CxqError, ValueError, OSError) as exc:
-        raise fail(settings.redact(str(exc))) from None
+        raise fail(settings.redact(str(exc)), 2) from None
+    except KeyboardInterrupt:  # the second signal
+        raise fail("aborted; no partial object was left under a final key; rerun to resume", 130) from None
     click.echo(to_table(summary.rows()))
     click.echo(summary.headline(), err=True)
     ctx.exit(summary.exit_code)

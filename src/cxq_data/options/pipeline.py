@@ -34,6 +34,7 @@ from cxq_data.options.state import (
     Marker,
     check_date,
     lock_path,
+    marker_path,
     read_marker,
     record_failure,
     strip_userinfo,
@@ -214,27 +215,47 @@ def select_dates(inventory: ZipInventory, dates: Iterable[str] | None) -> list[s
 def run_batch(zip_path: Path | str, *, dates: Iterable[str] | None = None, dry_run: bool = False,
               settings: S3Settings, layout: DataLayout, underlying: str = DEFAULT_UNDERLYING,
               progress: bool = True, handle_signals: bool = False, preflight: bool = True,
-              client: S3Client | None = None, report: Callable[[str], None] | None = None) -> BatchSummary:
+              client: S3Client | None = None, report: Callable[[str], None] | None = None,
+              redo: Iterable[str] | None = None) -> BatchSummary:
     """Upload every (or the given) day of a batch ZIP; verified dates are skipped, failed ones retried.
 
-    ``dry_run`` checks the ZIP and reports the plan without writing or contacting S3. With
-    ``handle_signals`` the first SIGINT/SIGTERM stops after the current date (see shutdown.py).
-    ``report`` receives one line per preflight check.
+    ``dry_run`` checks the ZIP's directory and manifest and reports the plan without writing or
+    contacting S3 (member hashes are verified when a day is extracted). With ``handle_signals`` the
+    first SIGINT/SIGTERM/SIGHUP stops after the current date (see shutdown.py). ``report`` receives
+    one line per preflight check. ``redo``: dates whose markers are dropped first, so they are
+    uploaded again (e.g. after ``validate`` found their object missing or changed).
     """
     inventory = read_inventory(zip_path)  # every member checked before any work
     selected = select_dates(inventory, dates)
+    again = select_dates(inventory, redo) if redo else []
     summary = BatchSummary(inventory.path, dry_run)
     if dry_run:
-        summary.outcomes = [_planned(inventory, d, settings, layout, underlying) for d in selected]
+        summary.outcomes = [_planned(inventory, d, settings, layout, underlying, redo=d in again) for d in selected]
         return summary
     client = client or make_client(settings)
-    if preflight:
-        from cxq_data.options.preflight import run_preflight
-
-        run_preflight(inventory, selected, settings=settings, layout=layout, client=client, report=report)
     total = sum(inventory.days[d].size for d in selected)
-    with GracefulStop(enabled=handle_signals) as stop, \
-            BatchProgress(total_days=len(selected), total_bytes=total, enabled=progress) as bars:
+    with GracefulStop(enabled=handle_signals) as stop:  # also around preflight: its probe object is removed
+        if preflight:
+            from cxq_data.options.preflight import run_preflight
+
+            run_preflight(inventory, selected, settings=settings, layout=layout, client=client, report=report)
+        for date in again:
+            forget_verified(layout, underlying, date)
+        _run_days(inventory, selected, summary, stop, settings=settings, layout=layout, underlying=underlying,
+                  client=client, bars=BatchProgress(total_days=len(selected), total_bytes=total, enabled=progress))
+    return summary
+
+
+def forget_verified(layout: DataLayout, underlying: str, date: str) -> None:
+    """Drop ``date``'s marker (under its lock) so the next run uploads the day again."""
+    with date_lock(layout, underlying, date):
+        marker_path(layout, underlying, date).unlink(missing_ok=True)
+
+
+def _run_days(inventory: ZipInventory, selected: list[str], summary: BatchSummary, stop: GracefulStop, *,
+              settings: S3Settings, layout: DataLayout, underlying: str, client: S3Client,
+              bars: BatchProgress) -> None:
+    with bars:
         for date in selected:
             if stop.requested:
                 summary.interrupted = True
@@ -244,14 +265,13 @@ def run_batch(zip_path: Path | str, *, dates: Iterable[str] | None = None, dry_r
                                client=client, day_progress=bars.day(date))
             summary.outcomes.append(outcome)
             bars.finish_day(inventory.days[date].size, f"{date} {outcome.status}")
-    return summary
 
 
 def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: DataLayout,
-             underlying: str) -> DayOutcome:
+             underlying: str, redo: bool = False) -> DayOutcome:
     member = inventory.days[date]
     done = read_marker(layout, underlying, date, settings.destination(underlying, date))
-    if done is not None:
+    if done is not None and not redo:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="verified marker exists")
     where = f"s3://{settings.bucket or '<S3_BUCKET_NAME>'}/{settings.object_key(underlying, date)}"
     return DayOutcome(date, "planned", None, member.size, detail=f"{member.filename} -> {where}")

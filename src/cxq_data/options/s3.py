@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxq_data.errors import ConfigError, CxqError
-from cxq_data.options.state import Destination
+from cxq_data.options.state import Destination, strip_userinfo
 from cxq_data.settings import env_number, load_dotenv_once, redact_text
 
 if TYPE_CHECKING:  # boto3 is imported lazily: the CLI must stay light
@@ -104,7 +104,7 @@ class S3Settings:
 
     def destination(self, underlying: str, date: str) -> Destination:
         """Where ``date``'s object goes: a marker for anywhere else does not count as done."""
-        return Destination(self.bucket, self.object_key(underlying, date))
+        return Destination(self.bucket, self.object_key(underlying, date), strip_userinfo(self.endpoint_url))
 
     def underlying_prefix(self, underlying: str) -> str:
         return f"{self.prefix}/underlying={underlying}/"

@@ -1,6 +1,6 @@
 """Graceful shutdown for long batch runs.
 
-First SIGINT/SIGTERM: set a flag; the batch finishes the date in progress (its upload is verified and
+First SIGINT/SIGTERM/SIGHUP: set a flag; the batch finishes the date in progress (its upload is verified and
 its marker written) and stops before the next one. Second signal: raise ``KeyboardInterrupt`` at
 once; cleanup handlers (temp files, multipart abort) still run, and since a marker is written only
 after verification, the state stays consistent either way.
@@ -18,7 +18,8 @@ from typing import Any, Self
 class GracefulStop:
     """Context manager; ``requested`` turns True after the first signal."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    # SIGHUP: a closed terminal or SSH session; without it the run died like SIGKILL, mid-upload
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     def __init__(self, enabled: bool = True, message: str = "finishing the current date, then stopping") -> None:
         # Signal handlers can only be installed from the main thread.

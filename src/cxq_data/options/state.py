@@ -5,8 +5,8 @@
     state/options/cbbo-1m/{underlying}/.locks/{date}.lock    one process per date at a time
 
 A marker is written atomically and only after the object was verified, so its presence means done -
-for the destination it names (bucket and key): after a change of ``S3_BUCKET_NAME`` or ``S3_PREFIX``
-it no longer counts and the date is uploaded again. The
+for the destination it names (endpoint, bucket and key): after a change of ``S3_ENDPOINT_URL``,
+``S3_BUCKET_NAME`` or ``S3_PREFIX`` it no longer counts and the date is uploaded again. The
 standalone script and the Snakemake rule read and write the same files. Nothing secret is stored
 (no credentials; the endpoint URL has any user-info stripped).
 """
@@ -77,19 +77,29 @@ class Marker:
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a date's object must be for its marker to count: bucket and key. The endpoint is not
-    compared: one store is often reached by several URLs (a proxy, localhost vs 127.0.0.1), and
-    re-uploading terabytes for a changed URL is the wrong default; ``options validate`` checks the
-    objects themselves."""
+    """Where a date's object must be for its marker to count: endpoint, bucket and key. A staging
+    store and AWS may share a bucket name; a marker from one must not skip the upload to the other.
+    (The same store under another URL - localhost vs 127.0.0.1 - costs a re-upload, not data.)"""
 
     bucket: str | None  # None: not configured yet (a dry run), any bucket matches
     key: str
+    endpoint: str | None = None  # None: AWS
 
     def __str__(self) -> str:  # also a Snakemake param: a change reruns the upload
-        return f"s3://{self.bucket or '<S3_BUCKET_NAME>'}/{self.key}"
+        return f"s3://{self.bucket or '<S3_BUCKET_NAME>'}/{self.key} at {self.endpoint or 'AWS'}"
 
     def holds(self, marker: Marker) -> bool:
-        return marker.key == self.key and (self.bucket is None or marker.bucket == self.bucket)
+        return (marker.key == self.key and (self.bucket is None or marker.bucket == self.bucket)
+                and same_endpoint(marker.endpoint, self.endpoint))
+
+
+def same_endpoint(a: str | None, b: str | None) -> bool:
+    """Equal after dropping user-info, case of scheme and host, and a trailing slash."""
+    return _endpoint_id(a) == _endpoint_id(b)
+
+
+def _endpoint_id(url: str | None) -> str:
+    return (strip_userinfo(url) or "").strip().rstrip("/").lower()
 
 
 def state_dir(layout: DataLayout, underlying: str) -> Path:
@@ -111,7 +121,7 @@ def lock_path(layout: DataLayout, underlying: str, date: str) -> Path:
 def read_marker(layout: DataLayout, underlying: str, date: str,
                 destination: Destination | None = None) -> Marker | None:
     """The verified marker for ``date``, or None (absent, unreadable, not verified or - when
-    ``destination`` is given - for another bucket or key: redo)."""
+    ``destination`` is given - for another endpoint, bucket or key: redo)."""
     path = marker_path(layout, underlying, date)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

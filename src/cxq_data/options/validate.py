@@ -36,6 +36,10 @@ class Finding:
         return {"date": self.date, "status": self.status, "key": self.key, "detail": self.detail}
 
 
+# problems a fresh upload of the day repairs (an "extra" object is not ours to touch)
+_REDO_FIXES = ("missing", "unverified", "size_mismatch", "checksum_mismatch", "rows_mismatch", "schema_mismatch")
+
+
 @dataclass
 class ValidationReport:
     bucket: str
@@ -59,7 +63,9 @@ class ValidationReport:
     def headline(self) -> str:
         counts = {s: len(self.by_status(s)) for s in ("ok", *PROBLEMS)}
         text = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing expected, nothing found"
-        return f"s3://{self.bucket}/{self.prefix}: {text}"
+        redo = sorted({f.date for f in self.findings if f.date and f.status in _REDO_FIXES})
+        hint = f"; upload them again with --redo {','.join(redo)}" if redo else ""
+        return f"s3://{self.bucket}/{self.prefix}: {text}{hint}"
 
 
 class S3RangeFile(io.RawIOBase):
