@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
-SNAKEMAKE := $(BIN)/snakemake --cores $(CORES) --scheduler greedy --printshellcmds
+# profiles/local: keep going past a failed job, rerun what a killed run left incomplete, one Alpha Vantage
+# request at a time
+SNAKEMAKE := $(BIN)/snakemake --profile profiles/local --cores $(CORES)
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install demo test test-fast ingest process db all validate options bench lint clean-data
@@ -16,8 +18,8 @@ help:
 	@echo "make demo      # create .venv, install, run the whole main job offline on an embedded sample"
 	@echo "make test      # the test suite (CI runs exactly this)"
 	@echo "make ingest    # fetch the configured universe (config/config.yaml) into data/raw"
-	@echo "make process   # raw -> Parquet lake -> serving layer"
-	@echo "make db        # (re)create the DuckDB views in data/cxq.duckdb"
+	@echo "make process   # today's fetches (if not done) + raw -> Parquet lake (data/processed)"
+	@echo "make db        # serving layer + (re)create the DuckDB views in data/cxq.duckdb"
 	@echo "make all       # ingest + process + db"
 	@echo "make validate  # data-quality checks over the configured universe"
 	@echo "make options   # Databento OPRA batch ZIP -> Parquet -> S3 (snakemake options_upload)"
@@ -48,7 +50,7 @@ process: $(STAMP)
 	$(SNAKEMAKE) process
 
 db: $(STAMP)
-	$(SNAKEMAKE) db
+	$(SNAKEMAKE) --forcerun db db
 
 all: $(STAMP)
 	$(SNAKEMAKE) all

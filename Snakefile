@@ -17,21 +17,24 @@ include: "rules/ingest.smk"
 include: "rules/process.smk"
 include: "rules/validate.smk"
 include: "rules/options.smk"
+include: "rules/report.smk"
 
 
+# Each target ends with its report: exit 1 naming every symbol that failed to fetch or process,
+# after everything else was done (see rules/report.smk).
 rule all:
     input:
-        serving_marker(),
+        run_report("all"),
 
 
 rule ingest:
     input:
-        fetch_markers(),
+        run_report("ingest"),
 
 
 rule process:
     input:
-        bucket_files(),
+        run_report("process"),
 
 
 rule validate_all:
@@ -41,4 +44,4 @@ rule validate_all:
 
 rule options_upload:
     input:
-        option_markers(),
+        lambda wildcards: option_markers(),  # read the ZIPs only when this target is asked for

@@ -102,6 +102,7 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
     from cxq_data.errors import CxqError
     from cxq_data.ingest.importer import import_file
     from cxq_data.lake_index import read_index
+    from cxq_data.workflow_report import check_run
 
     layout = DataLayout(tmp_path / "data")
     good = tmp_path / "good.csv"
@@ -113,10 +114,14 @@ def test_process_bucket_keeps_good_symbols_and_names_the_failed_one(tmp_path):
     assert bucket == {"indexes": {"symbol=AAA/source=stooq": read_index(layout, "AAA", "stooq")}}
     part = layout.partition_file("AAA", "stooq", 2024)
     before = part.stat().st_mtime_ns
-    with pytest.raises(CxqError, match=r"stooq: 1 of 2 symbol\(s\) failed: ZZZ: .*no raw files"):
-        workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)
-    assert not out.exists()  # the stale bucket file is gone: Snakemake reruns the job next time
+    workflow.process_bucket(str(layout.root), "stooq", ["AAA", "ZZZ"], out)  # the job itself succeeds ...
+    bucket = json.loads(out.read_text())
+    assert list(bucket["indexes"]) == ["symbol=AAA/source=stooq"]
+    assert "no raw files" in bucket["failed"]["ZZZ"]  # ... and records the failure for the run's report
     assert part.stat().st_mtime_ns == before and read_index(layout, "AAA", "stooq")  # the good one is kept
+    with pytest.raises(CxqError, match=r"1 failure\(s\).*\n  process ZZZ: stooq/ZZZ: no raw files"):
+        check_run([out], tmp_path / "report.json")
+    assert not (tmp_path / "report.json").exists()
 
 
 def test_code_inputs_cover_every_format_a_source_can_hold():
@@ -125,3 +130,27 @@ def test_code_inputs_cover_every_format_a_source_can_hold():
     assert {"stooq.py", "csvfile.py", "lake.py", "base.py"} <= names("my_broker")
     assert "stooq.py" in names("stooq") and "yahoo.py" not in names("stooq")
     assert "yahoo.py" in names("yfinance")
+
+
+@pytest.mark.parametrize(("universe", "message"), [
+    ({"sources": ["yahooo"]}, r"universe.sources: 'yahooo' is not a provider the workflow fetches from"),
+    ({"start": "2023-13-45"}, r"universe.start: '2023-13-45' is not a date YYYY-MM-DD"),
+    ({"start": "2025-01-01", "end": "2024-01-01"}, r"universe.start 2025-01-01 is after universe.end 2024-01-01"),
+])
+def test_config_values_the_schema_lets_through_are_errors_naming_their_key(tmp_path, universe, message):
+    """An unknown source was silently dropped (nothing fetched, exit 0); a bad date failed every fetch job."""
+    from cxq_data.errors import ConfigError
+
+    config = {"data_dir": str(tmp_path), "universe": {"symbols": ["AAPL"], "sources": ["stooq"], **universe}}
+    with pytest.raises(ConfigError, match=message):
+        workflow.WorkflowConfig.from_mapping(config)
+    ok = workflow.WorkflowConfig.from_mapping({"universe": {"symbols": ["aapl"], "sources": ["YF", "stooq"]}})
+    assert (ok.symbols, ok.sources) == (["AAPL"], ["yfinance", "stooq"])
+
+
+def test_options_dates_that_are_not_calendar_days_name_the_key(tmp_path):
+    from cxq_data.errors import ConfigError
+    from cxq_data.options.pipeline import planned_dates
+
+    with pytest.raises(ConfigError, match=r"options.dates: date '2025-02-30' is not a calendar date"):
+        planned_dates(DataLayout(tmp_path), {"dates": ["2025-02-30"]})

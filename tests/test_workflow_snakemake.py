@@ -130,3 +130,55 @@ def test_options_upload_target_uploads_each_day_once(tmp_path: Path, moto_endpoi
     run_snakemake(work, env, "options_upload")
     moved = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="moved/")["Contents"])
     assert moved == [f"moved/cbbo/underlying=SPY/date={d}/data.parquet" for d in DATES]
+
+
+@pytest.mark.slow
+def test_a_symbol_that_fails_to_fetch_does_not_keep_the_others_stale(tmp_path: Path) -> None:
+    """One unknown ticker (Stooq: "No data") used to fail its fetch job, so its bucket, the serving
+    layer and the views were never built for anyone. Now the others are served, the run still exits 1
+    naming it, and the next run retries only that fetch."""
+    import yaml
+
+    from cxq_data import query
+    from cxq_data.simulator import ProviderSimulator
+
+    work, env = make_workflow(tmp_path)
+    config_path = work / "config/config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["universe"] = {"symbols": ["AAPL", "MSFT", "ZZZZ"], "sources": ["stooq"], "start": "2025-01-01",
+                          "end": "2025-03-31"}
+    config_path.write_text(yaml.safe_dump(config))
+    layout = DataLayout(tmp_path / "data")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy", "all"]
+    with ProviderSimulator() as sim:
+        env.update({**sim.env(), "STOOQ_API_KEY": "wf-stooq-key"})
+        first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=240, check=False)
+        assert first.returncode == 1, first.stdout[-2000:] + first.stderr[-3000:]
+        assert "fetch stooq/ZZZZ:" in first.stderr and "process ZZZZ:" in first.stderr
+        assert {r["symbol"] for r in query.sql(layout, "SELECT DISTINCT symbol FROM daily")} == {"AAPL", "MSFT"}
+        markers = layout.state / "fetch" / "stooq"
+        assert not list((markers / "ZZZZ").glob("*.json")) and list((markers / "AAPL").glob("*.json"))
+        fetched = {sym: sorted((layout.raw / "stooq" / sym).rglob("*.csv")) for sym in ("AAPL", "MSFT")}
+        again = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=240, check=False)
+        assert again.returncode == 1 and "fetch stooq/ZZZZ:" in again.stderr
+        assert re.search(r"\bfetch\s+1\b", again.stdout + again.stderr)  # only the failed fetch is retried
+        assert {sym: sorted((layout.raw / "stooq" / sym).rglob("*.csv")) for sym in fetched} == fetched
+    assert "wf-stooq-key" not in (first.stdout + first.stderr + again.stdout + again.stderr)
+
+
+def test_options_settings_do_not_break_the_daily_targets(tmp_path: Path) -> None:
+    """option_markers() ran when the Snakefile was parsed: options.dates without a ZIP, or a half
+    downloaded ZIP, failed `make all` although it has nothing to do with options."""
+    import yaml
+
+    work, env = make_workflow(tmp_path)
+    config_path = work / "config/config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["options"]["dates"] = ["2025-08-07"]
+    config_path.write_text(yaml.safe_dump(config))
+    (tmp_path / "data" / "raw" / "databento").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "databento" / "OPRA-20250812-PARTIAL0001.zip").write_bytes(b"PK\x03\x04 half")
+    run_snakemake(work, env, "-n", "all")  # fine
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "options_upload"]
+    options = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert options.returncode != 0 and "OPRA-20250812-PARTIAL0001.zip" in options.stdout + options.stderr

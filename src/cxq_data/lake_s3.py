@@ -176,11 +176,11 @@ def process_bucket_s3(store: ObjectStore, source: str, symbols: Iterable[str], o
                       workers: int = 1, scratch_parent: str | Path | None = None) -> BucketSync:
     """One (source, bucket) process job against S3 only; writes the bucket file ``out`` (see module doc).
 
-    Failed symbols are reported like in a local run: the others are uploaded, no bucket file is left
-    behind, and :class:`cxq_data.workflow.BucketProcessError` names each failure.
+    Failed symbols are reported like in a local run: the others are uploaded and the bucket file lists
+    the failed ones under ``failed`` (the run's report then fails the run, naming them).
     """
     from cxq_data.lake_batch import process_batch
-    from cxq_data.workflow import BucketProcessError, write_bucket
+    from cxq_data.workflow import write_bucket
 
     todo = sorted(symbols)
     sync = BucketSync(source)
@@ -209,11 +209,7 @@ def process_bucket_s3(store: ObjectStore, source: str, symbols: Iterable[str], o
             pass
         sync.processed = ok
         print(json.dumps(sync.to_dict()))
-        if sync.failed:
-            Path(out).unlink(missing_ok=True)
-            reasons = "; ".join(f"{sym}: {why}" for sym, why in sorted(sync.failed.items()))
-            raise BucketProcessError(f"{source}: {len(sync.failed)} of {len(todo)} symbol(s) failed: {reasons}")
-        write_bucket([index_path(layout, sym, source) for sym in todo], out)
+        write_bucket([index_path(layout, sym, source) for sym in todo], out, sync.failed)
         return sync
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

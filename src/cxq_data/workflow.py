@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import cxq_data
 from cxq_data.atomic import atomic_write_json
-from cxq_data.errors import CxqError
+from cxq_data.errors import ConfigError, CxqError
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
 from cxq_data.s3_store import ObjectStore, StorageTarget
@@ -58,13 +58,18 @@ class WorkflowConfig:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> WorkflowConfig:
+        """The validated workflow settings; a value the schema lets through but the pipeline cannot
+        use (an unknown provider, 2023-13-45, start after end) is an error naming its key."""
         universe = config.get("universe", {})
+        start, end = _config_date(universe, "start"), _config_date(universe, "end")
+        if start and end and start > end:
+            raise ConfigError(f"universe.start {start} is after universe.end {end}")
         return cls(
             layout=DataLayout.from_option(config.get("data_dir") or None),
             symbols=[validate_symbol(s) for s in universe.get("symbols", [])],
-            sources=list(dict.fromkeys(source_name(s) for s in universe.get("sources", []))),
-            start=universe.get("start") or None,
-            end=universe.get("end") or None,
+            sources=_provider_sources(universe.get("sources", [])),
+            start=start,
+            end=end,
             av_premium=bool(config.get("av_premium", False)),
             default_exchange=str(config.get("default_exchange", "XNYS")),
             options=dict(config.get("options", {})),
@@ -87,6 +92,28 @@ class WorkflowConfig:
         if not raw.is_dir():
             return []
         return sorted(p.name for p in raw.iterdir() if p.is_dir() and p.name != "databento")
+
+
+def _config_date(universe: Mapping[str, Any], key: str) -> str | None:
+    value = str(universe.get(key) or "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ConfigError(f"universe.{key}: {value!r} is not a date YYYY-MM-DD") from None
+
+
+def _provider_sources(names: Iterable[str]) -> list[str]:
+    """Canonical names of the universe's sources; each must be a provider the workflow can fetch from."""
+    providers = {s.value for s in Source}
+    sources = list(dict.fromkeys(source_name(name) for name in names))
+    unknown = [s for s in sources if s not in providers]
+    if unknown:
+        raise ConfigError(f"universe.sources: {', '.join(map(repr, unknown))} is not a provider the workflow "
+                          "fetches from (yfinance|yf, alphavantage|av, stooq); files of your own sources are "
+                          "imported with `cxq_data ingest import` and processed without being listed here")
+    return sources
 
 
 def today_utc() -> str:
@@ -155,8 +182,9 @@ def buckets(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, int], list[str]
     return out
 
 
-def write_bucket(index_files: Iterable[str | Path], out: str | Path) -> Path:
-    """Gather per-symbol lake indexes into one bucket file (deterministic content).
+def write_bucket(index_files: Iterable[str | Path], out: str | Path, failed: Mapping[str, str] | None = None) -> Path:
+    """Gather per-symbol lake indexes into one bucket file (deterministic content), with the symbols
+    that failed and why under ``failed`` (absent when none did).
 
     The bucket file is the Snakemake target of a process job and one of the few inputs of the
     serving rule (Snakemake's cost for a rule grows with the square of its input count).
@@ -164,12 +192,15 @@ def write_bucket(index_files: Iterable[str | Path], out: str | Path) -> Path:
     entries = {}
     for f in sorted(map(str, index_files)):
         path = Path(f)
-        entries[str(path.parent.relative_to(path.parents[2]))] = json.loads(path.read_text())
-    return atomic_write_json(out, {"indexes": entries})
-
-
-class BucketProcessError(CxqError):
-    """Some symbols of a bucket could not be processed (the others were)."""
+        try:
+            text = path.read_text()
+        except FileNotFoundError:  # a symbol that failed before it ever had an index
+            continue
+        entries[str(path.parent.relative_to(path.parents[2]))] = json.loads(text)
+    content: dict[str, Any] = {"indexes": entries}
+    if failed:
+        content["failed"] = dict(sorted(failed.items()))
+    return atomic_write_json(out, content)
 
 
 def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[str], out: str | Path,
@@ -182,9 +213,10 @@ def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[s
     untouched, file bytes and mtimes), so rerunning a bucket for one new fetch rewrites only that
     symbol's partitions.
 
-    If any symbol fails, the good ones are kept (:func:`cxq_data.lake_batch.process_batch` commits
-    their partitions and indexes), no bucket file is left behind, and :class:`BucketProcessError`
-    names every failed symbol with its reason, so Snakemake marks the job failed and reruns it.
+    A failing symbol does not fail the job: the good ones are processed and served, the failed ones
+    are listed with their reasons in the bucket file, and the run's report
+    (:func:`cxq_data.workflow_report.check_run`) fails the run at the end naming them. One bad
+    symbol must not keep the serving layer and views of all the others stale.
 
     With ``s3`` (:meth:`StorageTarget.as_params`, S3 default storage) the job reads and writes the
     lake in S3 through a scratch data dir instead (:func:`cxq_data.lake_s3.process_bucket_s3`).
@@ -203,12 +235,8 @@ def process_bucket(data_dir: str | Path | None, source: str, symbols: Iterable[s
     summary = process_batch(layout, source, todo, workers=max(1, workers), progress=False).summary
     for result in summary.results:  # one line per symbol in the job's log
         print(json.dumps(result.to_dict(), default=str))
-    failed = [r for r in summary.results if r.status is Status.FAILED]
-    if failed:
-        Path(out).unlink(missing_ok=True)  # a stale bucket file would claim the bucket is processed
-        reasons = "; ".join(f"{r.symbol}: {r.reason}" for r in failed)
-        raise BucketProcessError(f"{source}: {len(failed)} of {len(todo)} symbol(s) failed: {reasons}")
-    return write_bucket([index_path(layout, sym, source) for sym in todo], out)
+    failed = {r.symbol: str(r.reason) for r in summary.results if r.status is Status.FAILED}
+    return write_bucket([index_path(layout, sym, source) for sym in todo], out, failed)
 
 
 class script_logging:
@@ -246,11 +274,13 @@ def fetch_symbol(*, data_dir: str, source: str, symbol: str, start: str | None, 
                  av_premium: bool, marker: str | Path) -> Path:
     """Fetch one symbol from one provider and write the day's fetch marker (the Snakemake target).
 
-    Raises when the fetch failed, so Snakemake marks the job failed and retries it next run.
+    A failed fetch is recorded in the marker (``ok: false`` and the reason) instead of failing the
+    job, so the symbol's bucket, the serving layer and the views are still built for everyone else
+    (from the symbol's earlier raw data, if any). The run's report then fails the run naming it and
+    removes the marker, so the next run fetches it again (:mod:`cxq_data.workflow_report`).
     """
     import dataclasses
 
-    from cxq_data.errors import ProviderError
     from cxq_data.ingest.runner import run_ingest
     from cxq_data.settings import ProviderSettings
 
@@ -259,9 +289,9 @@ def fetch_symbol(*, data_dir: str, source: str, symbol: str, start: str | None, 
     summary = run_ingest(layout, source, [symbol], start=_date(start), end=_date(end),
                          settings=settings, progress=False)
     rows = summary.rows()
-    if not summary.ok:
-        raise ProviderError(f"fetch {source}/{symbol} failed: {json.dumps(rows, default=str)}")
-    return atomic_write_json(marker, {"source": source, "symbol": symbol, "results": rows})
+    for row in rows:  # the job's log says what happened to the symbol
+        print(json.dumps(row, default=str))
+    return atomic_write_json(marker, {"source": source, "symbol": symbol, "ok": summary.ok, "results": rows})
 
 
 def _date(text: str | None) -> dt.date | None:

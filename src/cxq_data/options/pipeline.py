@@ -353,10 +353,13 @@ def _zip_paths(layout: DataLayout, options_config: Mapping[str, Any]) -> list[Pa
 
 def planned_dates(layout: DataLayout, options_config: Mapping[str, Any]) -> list[str]:
     """Every date in the configured ZIP(s), or the configured subset (unknown dates are an error)."""
+    try:
+        wanted = [check_date(str(d)) for d in options_config.get("dates") or []]
+    except ValueError as exc:
+        raise ConfigError(f"options.dates: {exc}") from None
     known: set[str] = set()
     for path in _zip_paths(layout, options_config):
         known.update(read_inventory(path).dates)
-    wanted = [check_date(d) for d in options_config.get("dates") or []]
     missing = [d for d in wanted if d not in known]
     if missing:
         raise ConfigError(f"options.dates not in any ZIP matching {options_config.get('zip_glob')}: "

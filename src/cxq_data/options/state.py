@@ -37,7 +37,10 @@ def utc_now() -> str:
 def check_date(date: str) -> str:
     if not _DATE_RE.match(date):
         raise ValueError(f"date {date!r} is not YYYY-MM-DD")
-    dt.date.fromisoformat(date)
+    try:
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"date {date!r} is not a calendar date") from None
     return date
 
 
