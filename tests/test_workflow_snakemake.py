@@ -182,3 +182,26 @@ def test_options_settings_do_not_break_the_daily_targets(tmp_path: Path) -> None
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "options_upload"]
     options = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert options.returncode != 0 and "OPRA-20250812-PARTIAL0001.zip" in options.stdout + options.stderr
+
+
+@pytest.mark.slow
+def test_with_the_profile_a_rerun_after_the_first_fetch_plans_nothing(tmp_path: Path) -> None:
+    """Snakemake's default "input" trigger reran every bucket after a symbol's first fetch (its raw
+    folder did not exist when the plan was made); profiles/local leaves that trigger out."""
+    import shutil
+
+    import yaml
+
+    from cxq_data.simulator import ProviderSimulator
+
+    work, env = make_workflow(tmp_path)
+    shutil.copytree(Path(__file__).parents[1] / "profiles", work / "profiles")
+    config_path = work / "config/config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["universe"] = {"symbols": ["AAPL", "MSFT"], "sources": ["stooq"], "start": "2025-01-01",
+                          "end": "2025-03-31"}
+    config_path.write_text(yaml.safe_dump(config))
+    with ProviderSimulator() as sim:
+        env.update({**sim.env(), "STOOQ_API_KEY": "wf-stooq-key"})
+        run_snakemake(work, env, "--profile", "profiles/local", "all")
+        assert "Nothing to be done" in run_snakemake(work, env, "--profile", "profiles/local", "-n", "all")
