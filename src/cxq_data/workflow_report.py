@@ -5,8 +5,9 @@ ticker must not keep the serving layer and views of all the others stale): the f
 ``ok: false``, the bucket file lists the symbol under ``failed``. The ``report`` rule reads those
 files last, writes ``state/run/{target}-{day}.json`` when nothing failed, and otherwise raises
 :class:`RunFailedError` naming every failure, so ``make all`` still exits 1. It removes the markers
-of failed fetches first: the next run fetches exactly those again. A processing failure stays in
-its bucket file until new raw data or a code fix reruns the bucket.
+of failed fetches and the bucket files that list failures first: the next run fetches exactly those
+again and reprocesses those buckets (whose unchanged symbols are skipped inside the job), so a
+transient failure - a full disk, an outage - clears itself once its cause is gone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def check_run(inputs: Iterable[str | Path], out: str | Path) -> Path:
     when there are none, else remove the failed fetch markers and raise :class:`RunFailedError`."""
     fetch_failed: dict[Path, str] = {}
     process_failed: list[str] = []
+    failed_buckets: list[Path] = []
     fetches = buckets = 0
     for path in map(Path, inputs):
         data = _read(path)
@@ -39,9 +41,11 @@ def check_run(inputs: Iterable[str | Path], out: str | Path) -> Path:
         elif "indexes" in data:  # a bucket file
             buckets += 1
             process_failed += [f"process {sym}: {why}" for sym, why in data.get("failed", {}).items()]
+            if data.get("failed"):
+                failed_buckets.append(path)
     if fetch_failed or process_failed:
-        for path in fetch_failed:
-            path.unlink(missing_ok=True)  # so that the next run fetches it again
+        for path in [*fetch_failed, *failed_buckets]:
+            path.unlink(missing_ok=True)  # so that the next run fetches / processes it again
         lines = sorted(fetch_failed.values()) + sorted(process_failed)
         raise RunFailedError(f"{len(lines)} failure(s); everything else was fetched, processed and served:\n  "
                              + "\n  ".join(lines))
