@@ -21,7 +21,7 @@ help:
 	@echo "make process   # today's fetches (if not done) + raw -> Parquet lake (data/processed)"
 	@echo "make db        # serving layer + (re)create the DuckDB views in data/cxq.duckdb"
 	@echo "make all       # ingest + process + db"
-	@echo "make validate  # data-quality checks over the configured universe"
+	@echo "make validate  # data-quality reports per symbol; exit 1 on an error finding"
 	@echo "make options   # Databento OPRA batch ZIP -> Parquet -> S3 (snakemake options_upload)"
 	@echo "make bench     # benchmarks; figures go to benchmarks/results/"
 

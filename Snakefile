@@ -39,7 +39,7 @@ rule process:
 
 rule validate_all:
     input:
-        validate_reports(),
+        run_report("validate"),
 
 
 rule options_upload:

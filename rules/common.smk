@@ -105,3 +105,9 @@ def option_markers():
     dates = planned_dates(WF.layout, WF.options)
     underlying = WF.options.get("underlying", "SPY")
     return [f"{DATA}/state/options/cbbo-1m/{underlying}/{d}.json" for d in dates]
+
+
+def run_report(target):
+    """The last output of a target's run (rules report, validate_report): written when nothing failed."""
+    path = f"{DATA}/state/run/{target}-{TODAY}.json"
+    return local(path) if STORAGE else path

@@ -11,11 +11,6 @@ def report_inputs(wildcards):
     return files
 
 
-def run_report(target):
-    path = f"{DATA}/state/run/{target}-{TODAY}.json"
-    return local(path) if STORAGE else path
-
-
 rule report:
     input:
         report_inputs,

@@ -19,3 +19,16 @@ rule validate_symbol:
         cpus_per_task=1,
     script:
         "../scripts/validate_symbol.py"
+
+
+# `make validate` exits 1 like `cxq_data validate run` when a report holds an error finding.
+rule validate_report:
+    input:
+        validate_reports(),
+    output:
+        run_report("validate"),
+    log:
+        f"{DATA}/logs/run/validate-{TODAY}.log",
+    localrule: True
+    script:
+        "../scripts/validate_report.py"

@@ -155,3 +155,27 @@ def test_options_dates_that_are_not_calendar_days_name_the_key(tmp_path):
 
     with pytest.raises(ConfigError, match=r"options.dates: date '2025-02-30' is not a calendar date"):
         planned_dates(DataLayout(tmp_path), {"dates": ["2025-02-30"]})
+
+
+def test_validation_report_fails_like_the_cli_when_a_series_has_an_error_finding(tmp_path):
+    """`make validate` exited 0 although its reports held error findings (`validate run` exits 1)."""
+    import json
+
+    from cxq_data.errors import CxqError
+    from cxq_data.workflow_report import check_validation
+
+    def finding(symbol, check, severity):
+        return {"symbol": symbol, "source": "stooq", "date": "2024-03-14", "check": check, "severity": severity,
+                "detail": "..."}
+
+    clean, warned, broken = (tmp_path / f"{s}.json" for s in ("AAPL", "IBM", "MSFT"))
+    clean.write_text("[]")
+    warned.write_text(json.dumps([finding("IBM", "missing_session", "warning")]))
+    out = tmp_path / "validate.json"
+    check_validation([clean, warned], out)
+    assert json.loads(out.read_text()) == {"reports": 2, "findings": 1, "errors": 0}
+    out.unlink()
+    broken.write_text(json.dumps([finding("MSFT", "price_unit_jump", "error")] * 2))
+    with pytest.raises(CxqError, match=r"error findings in 1 series.*\n  MSFT/stooq: price_unit_jump x2"):
+        check_validation([clean, warned, broken], out)
+    assert not out.exists() and broken.exists()  # the reports stay: they are the details

@@ -63,3 +63,23 @@ def _read(path: Path) -> dict[str, Any]:
 def _reasons(rows: list[dict[str, Any]]) -> str:
     return "; ".join(str(r.get("reason") or r.get("status")) for r in rows) or "no result"
 
+
+def check_validation(reports: Iterable[str | Path], out: str | Path) -> Path:
+    """``make validate``: exit 1 like ``cxq_data validate run`` when a per-symbol report holds a finding
+    of severity ``error`` (the reports stay: they are the details); else write ``out``."""
+    paths = [Path(p) for p in reports]
+    errors: dict[str, dict[str, int]] = {}
+    total = 0
+    for path in paths:
+        findings = json.loads(path.read_text())
+        total += len(findings)
+        for f in findings:
+            if f.get("severity") == "error":
+                by_check = errors.setdefault(f"{f['symbol']}/{f['source']}", {})
+                by_check[f["check"]] = by_check.get(f["check"], 0) + 1
+    if errors:
+        lines = [f"{pair}: " + ", ".join(f"{check} x{n}" for check, n in sorted(checks.items()))
+                 for pair, checks in sorted(errors.items())]
+        raise RunFailedError(f"error findings in {len(errors)} series (details: state/validate/SYMBOL.json, or "
+                             "`cxq_data validate run --symbols ...`):\n  " + "\n  ".join(lines))
+    return atomic_write_json(out, {"reports": len(paths), "findings": total, "errors": 0})
