@@ -101,7 +101,7 @@ def test_a_day_another_process_works_on_is_left_alone(moto_endpoint: str, tmp_pa
     from cxq_data.options.pipeline import date_lock, work_dir
 
     zpath, settings = batch_zip(tmp_path), settings_for(moto_endpoint)
-    theirs = work_dir(layout, "extract", DATES[1]) / "being-extracted.dbn.zst"
+    theirs = work_dir(layout, "extract", "SPY", DATES[1]) / "being-extracted.dbn.zst"
     theirs.parent.mkdir(parents=True)
     theirs.write_bytes(b"the other run's file")
     with date_lock(layout, "SPY", DATES[1]):
@@ -110,8 +110,13 @@ def test_a_day_another_process_works_on_is_left_alone(moto_endpoint: str, tmp_pa
     assert "another process is working on this day" in summary.outcomes[1].detail
     assert theirs.read_bytes() == b"the other run's file"  # not touched
     assert read_failure(layout, "SPY", DATES[1]) is None  # nothing is wrong with the day itself
-    again = run_batch(zpath, settings=settings, layout=layout, progress=False)
-    assert [o.status for o in again.outcomes] == ["skipped", "uploaded", "skipped"]
+    # what killed runs left for any date goes at the next run's start (not only for the dates it redoes)
+    dead = work_dir(layout, "upload", "SPY", "2025-07-01") / "data.parquet"
+    dead.parent.mkdir(parents=True)
+    dead.write_bytes(b"half")
+    again = run_batch(zpath, dates=[DATES[1]], settings=settings, layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["uploaded"]
+    assert not dead.parent.exists() and not theirs.parent.exists()
 
 
 def test_options_on_another_underlying_or_dataset_are_refused(moto_endpoint: str, tmp_path: Path,

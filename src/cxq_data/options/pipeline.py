@@ -241,9 +241,26 @@ def run_batch(zip_path: Path | str, *, dates: Iterable[str] | None = None, dry_r
             run_preflight(inventory, selected, settings=settings, layout=layout, client=client, report=report)
         for date in again:
             forget_verified(layout, underlying, date)
+        remove_dead_work(layout, underlying)
         _run_days(inventory, selected, summary, stop, settings=settings, layout=layout, underlying=underlying,
                   client=client, bars=BatchProgress(total_days=len(selected), total_bytes=total, enabled=progress))
     return summary
+
+
+def remove_dead_work(layout: DataLayout, underlying: str) -> int:
+    """Delete the extract and upload folders that killed runs left for any date of ``underlying``
+    (a date whose lock nobody holds); a rerun of one date used to clean only that date's."""
+    removed = 0
+    for kind in ("extract", "upload"):
+        root = work_dir(layout, kind, underlying)
+        for folder in sorted(root.iterdir()) if root.is_dir() else []:
+            try:
+                with date_lock(layout, underlying, check_date(folder.name)):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            except (ValueError, DateBusyError):  # not a date folder, or a live run's
+                continue
+    return removed
 
 
 def forget_verified(layout: DataLayout, underlying: str, date: str) -> None:
@@ -282,7 +299,7 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
     if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="already verified")
     started = time.monotonic()
-    extract_to = work_dir(layout, "extract", date)
+    extract_to = work_dir(layout, "extract", underlying, date)  # the lock is per (underlying, date) too
     stage = "extract"
     try:
         # the lock covers the extract too: a second run of the same ZIP must not clear this run's files
