@@ -97,3 +97,22 @@ def test_non_retryable_error_is_reported_without_secrets(moto_endpoint: str, tmp
         upload_verified(cxq_client(settings), _file(tmp_path, 10), settings=settings, key="k")
     assert "NoSuchBucket" in str(err.value)
     assert settings.secret_access_key not in str(err.value) and settings.access_key_id not in str(err.value)
+
+
+def test_stale_upload_cleanup_is_best_effort(moto_endpoint: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A policy without s3:ListBucketMultipartUploads, or a blip, failed every day before its upload began."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from cxq_data.options.s3 import abort_stale_uploads
+
+    class Refusing:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def list_multipart_uploads(self, **_kwargs):
+            raise self.exc
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListMultipartUploads")
+    for exc in (denied, EndpointConnectionError(endpoint_url=moto_endpoint)):
+        assert abort_stale_uploads(Refusing(exc), "bucket", "k/data.parquet") == 0
+    assert caplog.text.count("could not list stale multipart uploads") == 2

@@ -338,9 +338,18 @@ def download_sha256(client: S3Client, bucket: str, key: str) -> str:
 
 
 def abort_stale_uploads(client: S3Client, bucket: str, key: str) -> int:
-    """Abort multipart uploads a killed run left for ``key`` (they hold storage, never an object)."""
+    """Abort multipart uploads a killed run left for ``key`` (they hold storage, never an object).
+
+    Best effort: a failed listing (a brief outage, or a policy without s3:ListBucketMultipartUploads)
+    is logged and the upload goes ahead - it has its own retries and verification - instead of failing
+    the day before a byte was sent.
+    """
     aborted = 0
-    resp = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    try:
+        resp = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.warning("could not list stale multipart uploads for s3://%s/%s: %s", bucket, key, type(exc).__name__)
+        return 0
     for upload in resp.get("Uploads", []):
         if upload.get("Key") == key:
             _abort_quietly(client, bucket, key, upload["UploadId"])
