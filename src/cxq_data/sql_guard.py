@@ -41,4 +41,3 @@ def check_reading_sql(con: Any, text: str) -> None:
     if kind != "SELECT":
         raise WriteRefusedError(f"{kind} statements are refused: this command only reads "
                                 "(SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)")
-    return None

@@ -71,12 +71,17 @@ def process_day(dbn_path: Path | str, date: str, *, settings: S3Settings, layout
     Failures are recorded under ``state/.../failed/`` (redacted) and re-raised.
     """
     check_date(date)
-    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+    if (done := _verified(layout, settings, underlying, date)) is not None:
         return done
     with date_lock(layout, underlying, date):
         return _process_locked(Path(dbn_path), date, settings=settings, layout=layout, underlying=underlying,
                                symbology=symbology, source_sha256=source_sha256, source_name=source_name,
                                zip_file=zip_file, client=client, progress=progress)
+
+
+def _verified(layout: DataLayout, settings: S3Settings, underlying: str, date: str) -> Marker | None:
+    """The day's marker if it vouches for this run's destination (endpoint, bucket, key)."""
+    return read_marker(layout, underlying, date, settings.destination(underlying, date))
 
 
 @contextlib.contextmanager
@@ -100,7 +105,7 @@ def date_lock(layout: DataLayout, underlying: str, date: str) -> Iterator[None]:
 def _process_locked(dbn_path: Path, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
                     **kwargs: Any) -> Marker:
     """:func:`process_day` under the date's lock: done meanwhile -> that marker; failures recorded."""
-    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+    if (done := _verified(layout, settings, underlying, date)) is not None:
         return done
     try:
         return _convert_upload(dbn_path, date, settings=settings, layout=layout, underlying=underlying, **kwargs)
@@ -287,7 +292,7 @@ def _run_days(inventory: ZipInventory, selected: list[str], summary: BatchSummar
 def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: DataLayout,
              underlying: str, redo: bool = False) -> DayOutcome:
     member = inventory.days[date]
-    done = read_marker(layout, underlying, date, settings.destination(underlying, date))
+    done = _verified(layout, settings, underlying, date)
     if done is not None and not redo:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="verified marker exists")
     where = f"s3://{settings.bucket or '<S3_BUCKET_NAME>'}/{settings.object_key(underlying, date)}"
@@ -296,7 +301,7 @@ def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: D
 
 def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout: DataLayout, underlying: str,
              client: S3Client, day_progress: DayProgress) -> DayOutcome:
-    if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+    if (done := _verified(layout, settings, underlying, date)) is not None:
         return DayOutcome(date, "skipped", done.rows, done.size, detail="already verified")
     started = time.monotonic()
     extract_to = work_dir(layout, "extract", underlying, date)  # the lock is per (underlying, date) too
@@ -304,7 +309,7 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
     try:
         # the lock covers the extract too: a second run of the same ZIP must not clear this run's files
         with date_lock(layout, underlying, date):
-            if (done := read_marker(layout, underlying, date, settings.destination(underlying, date))) is not None:
+            if (done := _verified(layout, settings, underlying, date)) is not None:
                 return DayOutcome(date, "skipped", done.rows, done.size, detail="verified by another process")
             shutil.rmtree(extract_to, ignore_errors=True)
             try:
