@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from options_support import DATES, batch_zip, settings_for
-from s3servers import ACCESS_KEY, SECRET_KEY, FaultProxy, Faults, make_client
+from s3servers import ACCESS_KEY, SECRET_KEY, FaultProxy, Faults, free_port, make_client
 
 from cxq_data.errors import ConfigError, DataFormatError
 from cxq_data.options.pipeline import process_day, run_batch
@@ -258,3 +258,64 @@ def test_secrets_never_reach_state_logs_or_errors(moto_endpoint: str, tmp_path: 
     for text in texts:
         assert SECRET_KEY not in text and ACCESS_KEY not in text
     assert "S3Settings(" in repr(settings) and SECRET_KEY not in repr(settings)
+
+
+def _counting_converter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from cxq_data.options import dbn_convert
+
+    converted: list[str] = []
+    real = dbn_convert.convert_dbn
+
+    def counting(path, *args, **kwargs):
+        converted.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(dbn_convert, "convert_dbn", counting)
+    return converted
+
+
+def test_s3_outage_stops_the_batch_after_one_day_and_a_rerun_resumes(
+        moto_endpoint: str, tmp_path: Path, layout: DataLayout, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from botocore.config import Config
+
+    zpath = batch_zip(tmp_path)
+    converted = _counting_converter(monkeypatch)
+    bucket = settings_for(moto_endpoint).bucket
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused, as in an outage
+    down = settings_for(dead, bucket=bucket, max_attempts=2)
+    client = boto3.client("s3", endpoint_url=dead, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                          region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+    first = run_batch(zpath, settings=down, layout=layout, progress=False, preflight=False, client=client)
+    assert [o.status for o in first.outcomes] == ["failed", "pending", "pending"]
+    assert len(converted) == 1  # the later days were neither extracted nor converted
+    assert all(o.detail.startswith("not attempted: S3 unavailable (s3://") for o in first.outcomes[1:])
+    assert first.exit_code == 1 and not first.ok and "stopped early: S3 unavailable" in first.headline()
+    assert read_failure(layout, "SPY", DATES[0]) and not read_failure(layout, "SPY", DATES[1])
+    assert not any(read_marker(layout, "SPY", d) for d in DATES)
+    assert SECRET_KEY not in json.dumps(first.rows()) + first.headline()
+    # S3 is back: the rerun does all three days
+    again = run_batch(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout, progress=False)
+    assert [o.status for o in again.outcomes] == ["uploaded"] * 3 and again.exit_code == 0
+    assert validate_remote(zpath, settings=settings_for(moto_endpoint, bucket=bucket), layout=layout).ok
+
+
+def test_s3_blip_fails_one_day_and_the_probe_lets_the_others_go_on(
+        moto_endpoint: str, tmp_path: Path, layout: DataLayout, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxq_data.options import pipeline
+    from cxq_data.options.s3 import S3UnavailableError
+
+    real, calls = pipeline.upload_verified, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise S3UnavailableError("upload of data.parquet failed: 503 SlowDown after every attempt")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "upload_verified", flaky)
+    settings = settings_for(moto_endpoint)
+    summary = run_batch(batch_zip(tmp_path), settings=settings, layout=layout, progress=False)
+    assert [o.status for o in summary.outcomes] == ["failed", "uploaded", "uploaded"]  # the probe found S3 back
+    assert summary.stopped_early is None and summary.exit_code == 1
+    assert not [k for k in _objects(moto_endpoint, settings.bucket) if "_preflight" in k]  # probe objects removed

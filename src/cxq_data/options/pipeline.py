@@ -14,7 +14,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cxq_data.options.progress import BatchProgress, DayProgress
 from cxq_data.options.s3 import (
     S3Client,
     S3Settings,
+    S3UnavailableError,
     abort_stale_uploads,
     compute_digests,
     make_client,
@@ -41,6 +41,7 @@ from cxq_data.options.state import (
     utc_now,
     write_marker,
 )
+from cxq_data.options.summary import BatchSummary, DayOutcome
 from cxq_data.paths import DataLayout
 
 log = logging.getLogger("cxq_data.options.pipeline")
@@ -159,54 +160,6 @@ def _convert_upload(dbn_path: Path, date: str, *, settings: S3Settings, layout: 
 # --------------------------------------------------------------------------- the batch
 
 
-@dataclass
-class DayOutcome:
-    date: str
-    status: str  # uploaded | skipped | failed | planned | pending
-    rows: int | None = None
-    bytes: int | None = None
-    seconds: float | None = None
-    detail: str = ""
-
-    def as_row(self) -> dict[str, Any]:
-        mb_s = (self.bytes / self.seconds / 1e6) if self.bytes and self.seconds else None
-        return {"date": self.date, "status": self.status, "rows": self.rows, "bytes": self.bytes,
-                "seconds": None if self.seconds is None else round(self.seconds, 2),
-                "MB/s": None if mb_s is None else round(mb_s, 1), "detail": self.detail}
-
-
-@dataclass
-class BatchSummary:
-    zip_path: Path
-    dry_run: bool
-    outcomes: list[DayOutcome] = field(default_factory=list)
-    interrupted: bool = False
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and self.count("failed") == 0
-
-    @property
-    def exit_code(self) -> int:
-        """0 all done, 1 some dates failed, 130 stopped by a signal before the end."""
-        if self.count("failed"):
-            return 1
-        return 130 if self.interrupted else 0
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [o.as_row() for o in self.outcomes]
-
-    def headline(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in ("uploaded", "skipped", "failed", "planned", "pending")
-                 if self.count(s)]
-        prefix = "dry run: " if self.dry_run else ""
-        tail = " (interrupted; rerun to resume)" if self.interrupted else ""
-        return f"{prefix}{self.zip_path.name}: {len(self.outcomes)} dates: {', '.join(parts) or 'nothing'}{tail}"
-
-
 def select_dates(inventory: ZipInventory, dates: Iterable[str] | None) -> list[str]:
     if not dates:
         return inventory.dates
@@ -283,10 +236,25 @@ def _run_days(inventory: ZipInventory, selected: list[str], summary: BatchSummar
                 summary.interrupted = True
                 summary.outcomes.append(DayOutcome(date, "pending", detail=f"stopped by {stop.signal_name}"))
                 continue
+            if summary.stopped_early is None and summary.outcomes and summary.outcomes[-1].s3_unavailable:
+                summary.stopped_early = _still_unavailable(client, settings)
+            if summary.stopped_early is not None and _verified(layout, settings, underlying, date) is None:
+                # extracting and converting a day (minutes) would be in vain until S3 is back
+                summary.outcomes.append(DayOutcome(date, "pending", detail=f"not attempted: {summary.stopped_early}"))
+                continue
             outcome = _run_one(inventory, date, settings=settings, layout=layout, underlying=underlying,
                                client=client, day_progress=bars.day(date))
             summary.outcomes.append(outcome)
             bars.finish_day(inventory.days[date].size, f"{date} {outcome.status}")
+
+
+def _still_unavailable(client: S3Client, settings: S3Settings) -> str | None:
+    """After an upload failed on the destination: probe it (HeadBucket, put + delete a tiny object).
+    None when it works again (a blip: go on), else why not (stop: every day would fail the same way)."""
+    from cxq_data.options.preflight import check_bucket
+
+    probe = check_bucket(client, settings)
+    return None if probe.ok else f"S3 unavailable ({probe.detail})"
 
 
 def _planned(inventory: ZipInventory, date: str, settings: S3Settings, layout: DataLayout,
@@ -324,13 +292,14 @@ def _run_one(inventory: ZipInventory, date: str, *, settings: S3Settings, layout
         return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad day must not stop the others; recorded, retried
         member = inventory.days[date]
+        down = isinstance(exc, S3UnavailableError)
         # name the ZIP member, not the temporary extract (deleted by now)
         message = settings.redact(str(exc)).replace(str(extract_to / member.filename),
                                                     f"{inventory.path.name}:{member.name}")
         log.error("%s: %s", date, message)
         if stage == "extract":
             record_failure(layout, underlying, date, f"{type(exc).__name__}: {message}")
-        return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=message)
+        return DayOutcome(date, "failed", seconds=time.monotonic() - started, detail=message, s3_unavailable=down)
     return DayOutcome(date, "uploaded", marker.rows, marker.size, time.monotonic() - started,
                       detail=f"{marker.verified_by}, {marker.attempts} attempt(s)")
 

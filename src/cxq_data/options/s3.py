@@ -51,6 +51,11 @@ class S3IntegrityError(S3UploadError):
     """The object on the server does not match the local file (size, ETag or checksum)."""
 
 
+class S3UnavailableError(S3UploadError):
+    """The destination failed, not the file: unreachable, 5xx after every retry, or the credentials or
+    bucket refused. Every later upload would fail the same way (a batch probes before it goes on)."""
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """Where and how to upload. Credentials are kept out of ``repr`` and never logged."""
@@ -228,15 +233,16 @@ def upload_verified(client: S3Client, path: Path, *, settings: S3Settings, key: 
             _delete_quietly(client, bucket, key)  # never leave a corrupt object under the final key
         except Exception as exc:  # noqa: BLE001 - classified below
             if not is_retryable(exc):
-                raise S3UploadError(settings.redact(f"upload of {path.name} to s3://{bucket}/{key} failed: "
-                                                    f"{exc}")) from None
+                error = S3UnavailableError if is_refusal(exc) else S3UploadError
+                raise error(settings.redact(f"upload of {path.name} to s3://{bucket}/{key} failed: {exc}")) from None
             last_error = exc
         log.warning("attempt %d/%d for s3://%s/%s failed: %s", attempt, settings.max_attempts, bucket, key,
                     settings.redact(str(last_error)))
         if attempt < settings.max_attempts:
             sleep(settings.backoff_base_s * (2 ** (attempt - 1)) * (0.5 + random.random()))
-    raise S3UploadError(settings.redact(f"upload of {path.name} to s3://{bucket}/{key} not verified after "
-                                        f"{settings.max_attempts} attempts: {last_error}"))
+    error = S3UploadError if isinstance(last_error, S3IntegrityError) else S3UnavailableError
+    raise error(settings.redact(f"upload of {path.name} to s3://{bucket}/{key} not verified after "
+                                f"{settings.max_attempts} attempts: {last_error}"))
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -250,6 +256,19 @@ def is_retryable(exc: BaseException) -> bool:
         return err.get("Code") in _RETRYABLE_CODES or status >= 500
     # EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, IncompleteRead ...
     return isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError))
+
+
+_REFUSALS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "ExpiredToken",
+             "InvalidToken", "AllAccessDisabled", "AccountProblem"}
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Credentials or bucket refused: the same for every object, so not worth trying the next day."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return True
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _REFUSALS
 
 
 _CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json",
