@@ -68,3 +68,5 @@ def test_bad_arguments(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "does not exist" in res.output
     res = _run(tmp_path, "--symbols", "../etc")
     assert res.exit_code == 1 and "invalid symbol" in res.output
+    res = _run(tmp_path, "--symbols", "AAPL", "--exchange", "XNYSE")
+    assert res.exit_code == 1 and "unknown exchange calendar 'XNYSE'" in res.output

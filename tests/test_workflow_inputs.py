@@ -149,6 +149,20 @@ def test_config_values_the_schema_lets_through_are_errors_naming_their_key(tmp_p
     assert (ok.symbols, ok.sources) == (["AAPL"], ["yfinance", "stooq"])
 
 
+def test_an_unknown_exchange_calendar_fails_when_the_config_is_read(tmp_path):
+    """A typo in default_exchange used to pass the whole ingest and fail only in every validate job."""
+    from cxq_data.errors import ConfigError
+    from cxq_data.quality.validate import ValidationConfig
+
+    config = {"data_dir": str(tmp_path), "universe": {"symbols": ["AAPL"], "sources": ["stooq"]}}
+    with pytest.raises(ConfigError, match=r"default_exchange: unknown exchange calendar 'XNYSE'"):
+        workflow.WorkflowConfig.from_mapping({**config, "default_exchange": "XNYSE"})
+    assert workflow.WorkflowConfig.from_mapping({**config, "default_exchange": "XLON"}).default_exchange == "XLON"
+    assert workflow.WorkflowConfig.from_mapping(config).default_exchange == "XNYS"
+    with pytest.raises(ConfigError, match=r"exchanges.VOD: unknown exchange calendar 'LONDON'"):
+        ValidationConfig.from_mapping({"exchanges": {"VOD": "LONDON"}})
+
+
 def test_options_dates_that_are_not_calendar_days_name_the_key(tmp_path):
     from cxq_data.errors import ConfigError
     from cxq_data.options.pipeline import planned_dates

@@ -21,10 +21,11 @@ import cxq_data
 from cxq_data.atomic import atomic_write_json
 from cxq_data.errors import ConfigError, CxqError
 from cxq_data.paths import DataLayout
+from cxq_data.quality.sessions import check_exchange
 from cxq_data.raw import list_raw_symbols
 from cxq_data.s3_store import ObjectStore, StorageTarget
 from cxq_data.sources import Source, source_name
-from cxq_data.symbols import validate_symbol
+from cxq_data.symbols import DEFAULT_EXCHANGE, validate_symbol
 
 # Process jobs: one per (source, bucket of symbols). 10,000 per-symbol jobs made a Snakemake no-op rerun
 # cost ~10-13 s at U=5,000 x 2 sources; 32 buckets per source make it 64 jobs of ~160 symbols, a few
@@ -71,7 +72,7 @@ class WorkflowConfig:
             start=start,
             end=end,
             av_premium=bool(config.get("av_premium", False)),
-            default_exchange=str(config.get("default_exchange", "XNYS")),
+            default_exchange=check_exchange(str(config.get("default_exchange") or DEFAULT_EXCHANGE)),
             options=dict(config.get("options", {})),
         )
 

@@ -33,7 +33,7 @@ from cxq_data.quality.findings import Check, Finding, Issue, sort_findings, to_f
 from cxq_data.quality.frames import prepare_actions, prepare_series
 from cxq_data.quality.history import Fetch, check_fetch_duplicates, check_restated
 from cxq_data.quality.jumps import check_price_unit_jump, check_unadjusted_split
-from cxq_data.quality.sessions import check_sessions, exchange_for
+from cxq_data.quality.sessions import check_exchange, check_sessions, exchange_for
 from cxq_data.symbols import DEFAULT_EXCHANGE
 
 if TYPE_CHECKING:
@@ -63,9 +63,11 @@ class ValidationConfig:
             stale_sessions=int(config.get("stale_sessions", BarRules.stale_sessions)),
             return_threshold=float(config.get("return_threshold", BarRules.return_threshold)),
         )
+        exchanges = {symbol: check_exchange(str(code), f"exchanges.{symbol}")
+                     for symbol, code in dict(config.get("exchanges") or {}).items()}
         return cls(
-            default_exchange=str(config.get("default_exchange") or DEFAULT_EXCHANGE),
-            exchanges=dict(config.get("exchanges") or {}),
+            default_exchange=check_exchange(str(config.get("default_exchange") or DEFAULT_EXCHANGE)),
+            exchanges=exchanges,
             rules=rules,
             split_basis={**DEFAULT_SPLIT_BASIS, **dict(config.get("split_basis") or {})},
             disabled_checks=frozenset(Check(c) for c in config.get("disabled_checks") or ()),
