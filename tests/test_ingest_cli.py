@@ -100,6 +100,18 @@ def test_bad_arguments(env, data_dir):
     assert not any(data_dir.iterdir())
 
 
+def test_an_api_key_of_a_few_characters_is_refused_before_any_request(env, data_dir, sim, monkeypatch):
+    """A 1-3 character key made every response "contain a secret" and was redacted out of every message."""
+    monkeypatch.setenv("AV_API_KEY", "a1")
+    res = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "ingest", "daily", "--source", "av",
+                                   "--symbols", "AAPL", "--no-progress"])
+    assert res.exit_code == 1 and "AV_API_KEY has 2 character(s): too short to be an API key" in res.output
+    assert "a1" not in res.output.replace("AV_API_KEY", "") and not any(data_dir.iterdir())
+    monkeypatch.setenv("AV_API_KEY", f"  {AV_KEY}\n")  # whitespace around a pasted key is not part of it
+    ok = _invoke(data_dir, "daily", "--source", "av", "--symbols", "AAPL", "--no-progress")
+    assert ok.exit_code == 0, ok.output
+
+
 def test_help_explains():
     result = CliRunner().invoke(cli, ["ingest", "daily", "--help"])
     assert result.exit_code == 0 and "--dry-run" in result.output and "AV_PREMIUM" in result.output

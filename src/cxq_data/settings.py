@@ -50,6 +50,18 @@ def env_number(name: str, default: _N, kind: type[_N], *, positive: bool = False
     return value
 
 
+MIN_API_KEY_CHARS = 4  # Alpha Vantage's own "demo" key; real keys are 16 characters
+
+
+def env_api_key(name: str) -> str | None:
+    """An API key from the environment, or None. A key of a few characters is refused: secrets are
+    redacted from every message and refused in every stored body, and "ab" occurs everywhere."""
+    key = os.environ.get(name, "").strip()
+    if key and len(key) < MIN_API_KEY_CHARS:
+        raise ConfigError(f"{name} has {len(key)} character(s): too short to be an API key (check .env)")
+    return key or None
+
+
 @dataclass(frozen=True)
 class ProviderSettings:
     """Base URLs and keys for the providers. Base URLs can point at the local simulator."""
@@ -70,9 +82,9 @@ class ProviderSettings:
     def from_env(cls) -> ProviderSettings:
         load_dotenv_once()
         return cls(
-            av_api_key=os.environ.get("AV_API_KEY") or None,
+            av_api_key=env_api_key("AV_API_KEY"),
             av_premium=env_flag("AV_PREMIUM"),
-            stooq_api_key=os.environ.get("STOOQ_API_KEY") or None,
+            stooq_api_key=env_api_key("STOOQ_API_KEY"),
             yahoo_base_url=os.environ.get("CXQ_YAHOO_BASE_URL") or None,
             av_base_url=os.environ.get("CXQ_AV_BASE_URL") or cls.av_base_url,
             stooq_base_url=os.environ.get("CXQ_STOOQ_BASE_URL") or cls.stooq_base_url,
