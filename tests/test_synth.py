@@ -67,6 +67,15 @@ def test_generator_is_deterministic_and_ids_change_per_day(tmp_path: Path) -> No
     assert np.all(np.diff(one.records["ts_recv"].astype(np.int64)) >= 0)
 
 
+def test_a_day_never_runs_past_midnight_utc() -> None:
+    from cxq_data.options.synth import MAX_MINUTES
+
+    last = generate_day(DAY, instruments=2, minutes=MAX_MINUTES).records["ts_recv"].max()
+    assert dt.datetime.fromtimestamp(int(last) / 1e9, dt.UTC).date() == DAY
+    with pytest.raises(ValueError, match=r"minutes must be 0..569 \(14:30Z to midnight UTC\), got 570"):
+        generate_day(DAY, minutes=MAX_MINUTES + 1)
+
+
 def _manifest(zf: zipfile.ZipFile) -> dict[str, dict]:
     return {f["filename"]: f for f in json.loads(zf.read("manifest.json"))["files"]}
 

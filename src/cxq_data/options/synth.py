@@ -84,9 +84,14 @@ def _theo(spot: float, strike: np.ndarray, is_call: np.ndarray, dte: np.ndarray)
     return intrinsic + time_value
 
 
+MAX_MINUTES = 24 * 60 - (14 * 60 + 30) - 1  # the last bar of a day stamped before midnight UTC
+
+
 def generate_day(day: dt.date, *, instruments: int = 60, minutes: int = 30, seed: int = 0,
                  id_start: int | None = None, density: float = 0.7) -> SynthDay:
     """Records of one synthetic day (RTH from 14:30Z), plus its instrument_id -> OCC symbol map."""
+    if not 0 <= minutes <= MAX_MINUTES:  # more would run past midnight UTC, into the next day's file
+        raise ValueError(f"minutes must be 0..{MAX_MINUTES} (14:30Z to midnight UTC), got {minutes}")
     rng = np.random.default_rng([seed, day.toordinal()])
     chain = option_chain(day, instruments)
     n = len(chain)
