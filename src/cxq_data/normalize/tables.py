@@ -24,6 +24,7 @@ from cxq_data.arrow_util import (
     numpy_to_arrow,
     optional_floats,
     optional_ints,
+    strictly_increasing,
 )
 from cxq_data.errors import DataFormatError, MalformedResponseError
 from cxq_data.schema import ACTIONS_SCHEMA, INTRADAY_SCHEMA, PARTITION_SCHEMA
@@ -202,13 +203,16 @@ def bars_from_arrow(dates: pa.Array, prices: dict[str, pa.Array | None], volume:
                     ingested_at: dt.datetime, keep_duplicates: bool = False) -> pa.Table:
     """PARTITION_SCHEMA table from Arrow columns (a missing column becomes nulls)."""
     days = arrow_to_int64(dates)
-    idx = numpy_to_arrow(last_per_key(days, keep_duplicates))
-    n = len(idx)
-    arrays: list[pa.Array] = [dates.cast(pa.date32()).take(idx)]
+    if strictly_increasing(days):  # the usual file: already in order, one row per date - no takes
+        n, pick = len(days), (lambda col: col)
+    else:
+        idx = numpy_to_arrow(last_per_key(days, keep_duplicates))
+        n, pick = len(idx), (lambda col: col.take(idx))
+    arrays: list[pa.Array] = [pick(dates.cast(pa.date32()))]
     for name in _PRICE_FIELDS:
         col = prices.get(name)
-        arrays.append(pa.nulls(n, pa.float64()) if col is None else col.cast(pa.float64()).take(idx))
-    arrays.append(pa.nulls(n, pa.int64()) if volume is None else volume.cast(pa.int64()).take(idx))
+        arrays.append(pa.nulls(n, pa.float64()) if col is None else pick(col.cast(pa.float64())))
+    arrays.append(pa.nulls(n, pa.int64()) if volume is None else pick(volume.cast(pa.int64())))
     arrays.append(ingested_column(ingested_at, n))
     return pa.Table.from_arrays(arrays, schema=PARTITION_SCHEMA)
 
