@@ -33,7 +33,10 @@ SERVING_ROW_GROUP_ROWS = 122_880  # DuckDB's row-group size: one group per scan 
 # columns only: a partition is one row group, so price statistics could never prune anything. No
 # embedded Arrow schema: the Parquet types alone read back as exactly PARTITION_SCHEMA (tested).
 # Together ~0.30 ms instead of 0.34 ms per partition (~8 s of CPU for a 210,000-file build).
-PARTITION_WRITE_OPTIONS = {**PARQUET_WRITE_OPTIONS, "use_dictionary": False,
+# zstd level -1 (a fast level) instead of 3: ~45 us less per partition (0.24 ms instead of 0.28),
+# ~13 % more bytes (10.5 KB instead of 9.3 KB), and the same 12 KB on a 4 KB-block disk. The serving
+# files, which queries read, keep level 3.
+PARTITION_WRITE_OPTIONS = {**PARQUET_WRITE_OPTIONS, "compression_level": -1, "use_dictionary": False,
                            "write_statistics": ["date", "ingested_at"], "store_schema": False}
 # Part of every content hash: a change of writer options or pyarrow must re-encode, not skip.
 _WRITER_TAG = f"pyarrow {pa.__version__} {sorted(PARTITION_WRITE_OPTIONS.items())}".encode()
