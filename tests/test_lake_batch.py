@@ -262,3 +262,68 @@ def test_known_indexes_are_used_only_while_their_file_is_unchanged(data_dir):
     process_symbol(layout, "stooq", "AAPL")  # the index file is replaced
     seen = {str(p): i for p, i in lake_index.iter_indexes(layout, staged.indexes)}
     assert "marker" not in seen[path] and seen[path] == json.loads(Path(path).read_text())
+
+
+def _shared_files() -> list[Path]:
+    from cxq_data.shared_tables import PREFIX, shared_dir
+
+    return sorted(shared_dir().glob(f"{PREFIX}*"))
+
+
+def test_staged_tables_cross_to_the_parent_through_shared_memory_and_leave_nothing_behind(tmp_path):
+    import gc
+    import pickle
+
+    from cxq_data.shared_tables import SharedTables
+
+    before = _shared_files()
+    tables = [pa.table({"symbol": ["A", "B"], "x": [1.5, None]}), pa.table({"symbol": ["C"], "x": [3.0]})]
+    state = pickle.dumps(SharedTables(tables))
+    assert len(state) < 300 and len(_shared_files()) == len(before) + 1  # a file name, not the data
+    back = pickle.loads(state).tables
+    gc.collect()  # the memory map was closed and its file unlinked: the tables still hold their pages
+    assert [t.to_pydict() for t in back] == [t.to_pydict() for t in tables]
+    assert _shared_files() == before
+    mixed = [tables[0], pa.table({"y": [1]})]  # not one schema: the tables are pickled as they are
+    assert [t.to_pydict() for t in pickle.loads(pickle.dumps(SharedTables(mixed))).tables] == \
+        [t.to_pydict() for t in mixed]
+    assert pickle.loads(pickle.dumps(SharedTables([]))).tables == []
+
+
+def test_shared_files_of_a_killed_parent_are_removed_by_the_next_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from cxq_data.shared_tables import PREFIX, remove_orphans
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    orphan, live, mine = (tmp_path / f"{PREFIX}{dead}-7-0.arrow", tmp_path / f"{PREFIX}1-7-0.arrow",
+                          tmp_path / f"{PREFIX}{os.getpid()}-7-0.arrow")
+    for path in (orphan, live, mine):
+        path.write_bytes(b"x")
+    assert remove_orphans(tmp_path) == 1
+    assert not orphan.exists() and live.exists() and mine.exists()
+
+
+def test_a_batch_on_workers_leaves_no_shared_memory_files(tmp_path, small_chunks):
+    layout = DataLayout(tmp_path / "data")
+    _raw(layout)
+    before = _shared_files()
+    result = process_batch(layout, "stooq", workers=2, progress=False, keep_tables=True)
+    assert result.summary.ok and result.staged is not None and len(result.staged.tables) == 3  # 3 years
+    assert _shared_files() == before
+
+
+def test_without_room_in_shared_memory_the_tables_go_through_the_pipe(tmp_path, monkeypatch):
+    """A container's /dev/shm is often 64 MB: a full one must make the run slower, not fail it."""
+    import pickle
+
+    from cxq_data import shared_tables
+
+    monkeypatch.setattr(shared_tables, "shared_dir", lambda: tmp_path / "missing")  # every write fails
+    tables = [pa.table({"symbol": ["A"] * 1000, "x": list(range(1000))})]
+    state = pickle.dumps(shared_tables.SharedTables(tables))
+    assert len(state) > 8000 and not (tmp_path / "missing").exists()
+    assert pickle.loads(state).tables[0].equals(tables[0])

@@ -36,6 +36,7 @@ from cxq_data.lake_results import failure_reason
 from cxq_data.normalize.base import Normalized
 from cxq_data.paths import DataLayout
 from cxq_data.raw import list_raw_symbols
+from cxq_data.shared_tables import SharedTables, remove_orphans
 from cxq_data.sources import source_name
 
 CHUNK_SYMBOLS = 64
@@ -116,6 +117,16 @@ class ChunkOutput:
     indexes: list[dict[str, Any] | None]
     staged: list[tuple[GroupKey, pa.Table, list[tuple[str, str, int, int]]]]
 
+    def __getstate__(self) -> dict[str, Any]:
+        # From a worker process: the staged tables travel through shared memory, not the pool's pipe
+        tables = SharedTables([table for _, table, _ in self.staged])
+        return {**self.__dict__, "staged": [(key, located) for key, _, located in self.staged], "tables": tables}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        tables = state.pop("tables").tables
+        state["staged"] = [(key, table, located) for (key, located), table in zip(state["staged"], tables)]
+        self.__dict__.update(state)
+
 
 def _stage(source: str, pendings: list[PendingSymbol]) -> list[tuple[GroupKey, pa.Table, list]]:
     """Concatenate a chunk's partitions per year, in symbol order (chunks are sorted runs of symbols)."""
@@ -173,6 +184,7 @@ def _chunk_outputs(layout: DataLayout, source: str, symbols: list[str], workers:
             yield out
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    remove_orphans()
     with ctx.Pool(min(workers, len(chunks))) as pool:
         for out in pool.imap(_process_chunk_star, jobs):  # imap keeps chunk (= symbol) order
             bar.update(len(out.results))

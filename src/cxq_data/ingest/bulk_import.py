@@ -41,6 +41,7 @@ from cxq_data.normalize.base import Normalized, ParseRequest, RawFormat, parse_b
 from cxq_data.normalize.stooq import bulk_ticker, first_line, is_bulk_header
 from cxq_data.paths import DataLayout
 from cxq_data.raw import MANIFEST_SUFFIX, RawResponse, format_ts, library_versions
+from cxq_data.shared_tables import remove_orphans
 from cxq_data.symbols import from_stooq_ticker
 
 CHUNK_MEMBERS = 64
@@ -144,6 +145,8 @@ def run_bulk(job: BulkJob, planned: list[tuple[str, str]], workers: int, progres
     """
     chunks = [planned[i:i + CHUNK_MEMBERS] for i in range(0, len(planned), CHUNK_MEMBERS)]
     pool = _pool(min(workers, len(chunks))) if workers > 1 and len(chunks) > 1 else None
+    if pool is not None:
+        remove_orphans()  # shared-memory tables of a killed earlier run
     # The pool exists before tqdm starts its monitor thread: a fork never copies a running thread.
     from tqdm import tqdm
 
