@@ -12,7 +12,8 @@ single-symbol run, e.g. a Snakemake job), with three batch-level savings:
 * symbols are split into chunks processed by a pool of worker processes (fork).
 * with ``keep_tables=True`` the workers send back each chunk's daily partitions concatenated per
   (source, year) and sorted by (symbol, date), so the serving build does not read 100,000 small files
-  back (see :class:`StagedDaily` and ``serving.build_serving(staged=...)``).
+  back (see :class:`StagedDaily` and ``serving.build_serving(staged=...)``); they travel through shared
+  memory, not the pool's pipe (:mod:`cxq_data.shared_tables`).
 """
 
 from __future__ import annotations
